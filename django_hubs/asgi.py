@@ -1,0 +1,30 @@
+"""The ASGI application: HTTP to Django, WebSockets through the checks to the hubs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def get_asgi_application(websocket: Any = None, http: Any = None) -> Any:
+    """``ProtocolTypeRouter`` serving Django over HTTP and every hub in ``HUBS`` over WebSockets.
+
+    ``websocket`` is an optional ASGI app for WebSocket paths that are not hubs (your own
+    consumers); ``http`` replaces Django's own ASGI handler.
+    """
+    import django
+    from django.core.asgi import get_asgi_application as django_asgi_application
+
+    django.setup(set_prefix=False)
+    http_app = http if http is not None else django_asgi_application()
+
+    from channels.auth import AuthMiddlewareStack
+    from channels.routing import ProtocolTypeRouter
+
+    from .transports.websocket import WebSocketTransport
+
+    return ProtocolTypeRouter(
+        {
+            "http": http_app,
+            "websocket": AuthMiddlewareStack(WebSocketTransport(fallback=websocket)),
+        }
+    )

@@ -1,0 +1,104 @@
+"""Settings, read lazily so that ``override_settings`` works in tests.
+
+Global settings are ``HUBS_*`` names; a hub registered as a dict in ``HUBS`` may
+override any of them for itself (``{"hub": "chat.hubs.ChatHub", "HUBS_DETAILED_ERRORS": True}``,
+or the same key without the ``HUBS_`` prefix).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, fields
+from typing import Any
+
+from django.conf import settings
+
+ALL_TRANSPORTS = ("WebSockets", "ServerSentEvents", "LongPolling")
+ALL_PROTOCOLS = ("json", "messagepack")
+
+DEFAULTS: dict[str, Any] = {
+    "HUBS_DETAILED_ERRORS": False,
+    "HUBS_TRANSPORTS": ALL_TRANSPORTS,
+    "HUBS_PROTOCOLS": ALL_PROTOCOLS,
+    "HUBS_KEEP_ALIVE_INTERVAL": 15.0,
+    "HUBS_CLIENT_TIMEOUT": 30.0,
+    "HUBS_HANDSHAKE_TIMEOUT": 15.0,
+    "HUBS_MAX_MESSAGE_SIZE": 32 * 1024,
+    "HUBS_MAX_PARALLEL_INVOCATIONS": 1,
+    "HUBS_STREAM_BUFFER_CAPACITY": 10,
+    "HUBS_CLIENT_RESULT_TIMEOUT": 30.0,
+    "HUBS_LONG_POLL_TIMEOUT": 90.0,
+    "HUBS_DISCONNECT_TIMEOUT": 15.0,
+    "HUBS_CLOSE_ON_TOKEN_EXPIRY": True,
+    "HUBS_STATEFUL_RECONNECT": True,
+    "HUBS_STATEFUL_RECONNECT_BUFFER_SIZE": 100_000,
+    "HUBS_MAX_OUTGOING_BUFFER": 4 * 1024 * 1024,
+    "HUBS_REDACTED_QUERY_PARAMS": ("access_token",),
+}
+
+DURATIONS = {
+    "HUBS_KEEP_ALIVE_INTERVAL",
+    "HUBS_CLIENT_TIMEOUT",
+    "HUBS_HANDSHAKE_TIMEOUT",
+    "HUBS_CLIENT_RESULT_TIMEOUT",
+    "HUBS_LONG_POLL_TIMEOUT",
+    "HUBS_DISCONNECT_TIMEOUT",
+}
+
+
+def seconds(value: Any) -> float:
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def get(name: str, overrides: dict[str, Any] | None = None) -> Any:
+    """One setting, with a hub's override winning over the global value."""
+    if overrides:
+        for key in (name, name.removeprefix("HUBS_")):
+            if key in overrides:
+                value = overrides[key]
+                break
+        else:
+            value = getattr(settings, name, DEFAULTS[name])
+    else:
+        value = getattr(settings, name, DEFAULTS[name])
+    if name in DURATIONS and value is not None:
+        return seconds(value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class HubOptions:
+    """The effective settings of one hub endpoint."""
+
+    detailed_errors: bool
+    transports: tuple[str, ...]
+    protocols: tuple[str, ...]
+    keep_alive_interval: float
+    client_timeout: float
+    handshake_timeout: float
+    max_message_size: int | None
+    max_parallel_invocations: int
+    stream_buffer_capacity: int
+    client_result_timeout: float
+    long_poll_timeout: float
+    disconnect_timeout: float
+    close_on_token_expiry: bool
+    stateful_reconnect: bool
+    stateful_reconnect_buffer_size: int
+    max_outgoing_buffer: int | None
+
+    @classmethod
+    def load(cls, overrides: dict[str, Any] | None = None) -> HubOptions:
+        values = {}
+        for f in fields(cls):
+            value = get("HUBS_" + f.name.upper(), overrides)
+            if f.name in ("transports", "protocols"):
+                value = tuple(value)
+            values[f.name] = value
+        return cls(**values)
+
+
+def redacted_query_params() -> tuple[str, ...]:
+    return tuple(get("HUBS_REDACTED_QUERY_PARAMS"))

@@ -1,0 +1,294 @@
+"""One hub connection: handshake, framing, keep-alive, close; the dispatcher does the rest.
+
+A connection is fed bytes by its transport (``receive``) and writes whole records to
+its :class:`~django_hubs.transports.outbox.Outbox`; it knows nothing of sockets or HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from .clients import GroupManager, HubCallerClients
+from .dispatcher import Dispatcher
+from .errors import HubError
+from .heartbeat import heartbeat
+from .hub import HubCallerContext
+from .protocol import PROTOCOLS, HubProtocol
+from .protocol.errors import MessageTooLargeError, ProtocolError
+from .protocol.handshake import (
+    HANDSHAKE_CANCELED,
+    HANDSHAKE_SUCCESS,
+    HANDSHAKE_UNEXPECTED,
+    HandshakeFormatError,
+    handshake_error,
+    parse_handshake,
+)
+from .protocol.messages import PING_MESSAGE, CloseMessage, HubMessage, Payload
+from .transports.outbox import Outbox, OutboxOverflow
+
+if TYPE_CHECKING:
+    from .endpoints import HubEndpoint
+
+logger = logging.getLogger("django_hubs.connection")
+
+MAX_HANDSHAKE_VERSION = 2
+
+
+class State(enum.Enum):
+    HANDSHAKING = "handshaking"
+    CONNECTED = "connected"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class ClientTimeoutError(TimeoutError):
+    def __init__(self) -> None:
+        super().__init__("Client hasn't sent a message/ping within the configured HUBS_CLIENT_TIMEOUT.")
+
+
+class HubConnection:
+    def __init__(
+        self,
+        endpoint: HubEndpoint,
+        connection_id: str,
+        scope: dict[str, Any],
+        user: Any,
+        transport: str,
+        outbox: Outbox,
+    ) -> None:
+        self.endpoint = endpoint
+        self.options = endpoint.options
+        self.connection_id = connection_id
+        self.scope = scope
+        self.user = user
+        self.user_identifier = endpoint.hub_class.get_user_identifier(user)
+        self.transport = transport
+        self.outbox = outbox
+        self.items: dict[Any, Any] = {}
+        self.group_names: set[str] = set()
+        self.protocol: HubProtocol | None = None
+        self.state = State.HANDSHAKING
+        #: Why the connection ended, for ``on_disconnected``; ``None`` for a clean close.
+        self.close_reason: BaseException | None = None
+        #: Token expiry as a ``time.time()`` value, set by the authentication layer.
+        self.expires_at: float | None = getattr(scope.get("user"), "token_expires_at", None) or scope.get(
+            "hubs_token_expires_at"
+        )
+        self._buffer = bytearray()
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self.created = self.last_received = self.last_sent = loop.time()
+        self.received_ping = False
+        self.busy = False
+        self.in_on_connected = False
+        self.pings = transport != "LongPolling"
+
+        hub = endpoint.hub_class()
+        hub.context = HubCallerContext(self)
+        hub.clients = HubCallerClients(endpoint.lifetime, connection_id)
+        hub.groups = GroupManager(endpoint.lifetime)
+        self.hub = hub
+        self.dispatcher = Dispatcher(self)
+        heartbeat.add(self)
+
+    def __repr__(self) -> str:
+        return f"<HubConnection {self.connection_id} {self.transport} {self.state.value}>"
+
+    @property
+    def detailed_errors(self) -> bool:
+        return self.options.detailed_errors
+
+    # --- input ----------------------------------------------------------------------
+
+    async def receive(self, data: bytes) -> None:
+        """Bytes from the transport, in order; records may be split or batched freely."""
+        if self.state is State.CLOSED or self.state is State.CLOSING:
+            return
+        self._buffer += data
+        self.busy = True
+        try:
+            if self.state is State.HANDSHAKING and not await self._handshake():
+                return
+            if not self._buffer or self.protocol is None:
+                return
+            try:
+                messages = self.protocol.parse(self._buffer, self.options.max_message_size)
+            except ProtocolError as exc:
+                for message in getattr(exc, "parsed", ()):
+                    await self.dispatcher.dispatch(message)
+                self.fail(exc)
+                return
+            for message in messages:
+                await self.dispatcher.dispatch(message)
+        finally:
+            self.busy = False
+            self.last_received = self._loop.time()
+
+    async def _handshake(self) -> bool:
+        max_size = self.options.max_message_size
+        try:
+            request = parse_handshake(self._buffer, max_size)
+        except MessageTooLargeError:
+            self._refuse_handshake(HANDSHAKE_CANCELED, "handshake larger than HUBS_MAX_MESSAGE_SIZE")
+            return False
+        except HandshakeFormatError as exc:
+            text = errors.error_text(HANDSHAKE_UNEXPECTED, exc, self.detailed_errors)
+            self._refuse_handshake(text, str(exc))
+            return False
+        if request is None:
+            return False
+        protocol = PROTOCOLS.get(request.protocol)
+        if protocol is None or request.protocol not in self.options.protocols:
+            self._refuse_handshake(f"The protocol '{request.protocol}' is not supported.")
+            return False
+        if request.version > MAX_HANDSHAKE_VERSION:
+            self._refuse_handshake(
+                f"The server does not support version {request.version} of the '{request.protocol}' protocol."
+            )
+            return False
+        if protocol.binary and self.transport == "ServerSentEvents":
+            self._refuse_handshake(
+                f"Cannot use the '{request.protocol}' protocol on the current transport. "
+                "The transport does not support 'Binary' transfer format."
+            )
+            return False
+        self.protocol = protocol
+        self.handshake_version = request.version
+        self.outbox.binary = protocol.binary
+        self.outbox.put(HANDSHAKE_SUCCESS)
+        self.last_sent = self._loop.time()
+        self.state = State.CONNECTED
+        self.endpoint.lifetime.add_connection(self)
+        logger.info(
+            "connected %s hub=%s user=%s transport=%s protocol=%s",
+            self.connection_id,
+            self.endpoint.path,
+            self.user_identifier,
+            self.transport,
+            protocol.name,
+        )
+        self.in_on_connected = True
+        try:
+            await self.hub.on_connected()
+        except Exception as exc:
+            logger.exception("on_connected failed for %s", self.connection_id)
+            self.close_reason = exc
+            self.close_nowait(errors.error_text(errors.CONNECTION_ERROR, exc, self.detailed_errors))
+            return False
+        finally:
+            self.in_on_connected = False
+        return True
+
+    def _refuse_handshake(self, text: str, reason: str | None = None) -> None:
+        logger.info("handshake refused for %s: %s", self.connection_id, reason or text)
+        self.outbox.put(handshake_error(text))
+        self.state = State.CLOSING
+        self.outbox.close()
+
+    # --- output ---------------------------------------------------------------------
+
+    def send(self, message: HubMessage) -> None:
+        """Encode and queue one message; encoding errors (unserialisable values) propagate."""
+        if self.protocol is None:
+            return
+        self._put(self.protocol.encode(message))
+
+    def send_payload(self, payload: Payload) -> None:
+        """Queue a message shared by many connections, encoded once per protocol."""
+        protocol = self.protocol
+        if protocol is None or self.state is not State.CONNECTED:
+            return
+        data = payload.encoded.get(protocol.name)
+        if data is None:
+            data = payload.encoded[protocol.name] = protocol.encode(payload.message)
+        self._put(data)
+
+    def _put(self, data: bytes) -> None:
+        try:
+            self.outbox.put(data)
+        except OutboxOverflow as exc:
+            logger.warning("closing %s: the client is not reading (%s)", self.connection_id, exc)
+            self.close_reason = exc
+            self.state = State.CLOSING
+            self.outbox.close()
+            return
+        self.last_sent = self._loop.time()
+
+    # --- closing --------------------------------------------------------------------
+
+    def close_nowait(self, error: str | None = None, allow_reconnect: bool = False) -> None:
+        """Send a Close message and end the transport once it is written."""
+        if self.state is State.CLOSING or self.state is State.CLOSED:
+            return
+        if self.protocol is not None and self.state is State.CONNECTED:
+            self.send(CloseMessage(error, allow_reconnect))
+        self.state = State.CLOSING
+        self.outbox.close()
+
+    async def close(self, error: str | None = None, allow_reconnect: bool = False) -> None:
+        self.close_nowait(error, allow_reconnect)
+
+    def fail(self, exc: BaseException) -> None:
+        """End the connection after a protocol error or a timeout; the client may reconnect."""
+        logger.warning("closing %s with an error: %s", self.connection_id, errors.describe(exc))
+        self.close_reason = exc
+        self.close_nowait(errors.error_text(errors.CONNECTION_ERROR, exc, self.detailed_errors), allow_reconnect=True)
+
+    async def transport_closed(self, exception: BaseException | None = None) -> None:
+        """The transport has ended: clean up and tell the hub. Safe to call more than once."""
+        if self.state is State.CLOSED:
+            return
+        was_connected = self.protocol is not None and self.state is not State.HANDSHAKING
+        self.state = State.CLOSED
+        self.outbox.close()
+        heartbeat.discard(self)
+        if exception is not None and self.close_reason is None:
+            self.close_reason = exception
+        await self.dispatcher.shutdown()
+        if not was_connected:
+            return
+        self.endpoint.lifetime.remove_connection(self)
+        reason = self.close_reason
+        logger.info(
+            "disconnected %s hub=%s user=%s%s",
+            self.connection_id,
+            self.endpoint.path,
+            self.user_identifier,
+            f" reason={errors.exception_name(reason)}" if reason is not None else "",
+        )
+        try:
+            await self.hub.on_disconnected(reason)
+        except Exception:
+            logger.exception("on_disconnected failed for %s", self.connection_id)
+
+    # --- driven by the heartbeat ------------------------------------------------------
+
+    def tick(self, now: float, wall_now: float) -> None:
+        options = self.options
+        if self.state is State.HANDSHAKING:
+            if now - self.created > options.handshake_timeout:
+                self._refuse_handshake(HANDSHAKE_CANCELED, "no handshake within HUBS_HANDSHAKE_TIMEOUT")
+            return
+        if self.state is not State.CONNECTED:
+            return
+        if self.expires_at is not None and options.close_on_token_expiry and wall_now >= self.expires_at:
+            logger.info("closing %s: its access token expired", self.connection_id)
+            self.close_reason = HubError("The access token expired.")
+            self.close_nowait(allow_reconnect=True)
+            return
+        if self.pings:
+            if self.received_ping and not self.busy and now - self.last_received > options.client_timeout:
+                self.fail(ClientTimeoutError())
+                return
+            if now - self.last_sent >= options.keep_alive_interval:
+                self._put(self.protocol.encode(PING_MESSAGE) if self.protocol else b"")
+
+    @property
+    def tick_interval(self) -> float:
+        options = self.options
+        shortest = min(options.keep_alive_interval / 2, options.client_timeout / 4, options.handshake_timeout / 4)
+        return max(0.05, min(1.0, shortest))

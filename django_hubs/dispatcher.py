@@ -1,0 +1,360 @@
+"""Hub messages from one connection: invocations, streams both ways, cancellation, client results."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import itertools
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+
+from . import errors
+from .binding import BindingError, check
+from .errors import HubError, InvalidDataError
+from .hub import HubMethod, is_authorized
+from .protocol.messages import (
+    AckMessage,
+    CancelInvocationMessage,
+    CloseMessage,
+    CompletionMessage,
+    HubMessage,
+    InvocationMessage,
+    PingMessage,
+    SequenceMessage,
+    StreamInvocationMessage,
+    StreamItemMessage,
+)
+
+if TYPE_CHECKING:
+    from .connection import HubConnection
+
+logger = logging.getLogger("django_hubs.dispatch")
+
+#: Client-result ids are ``s1``, ``s2``, ... per process, as the official server's.
+_client_result_ids = itertools.count(1)
+
+#: The dispatcher whose invocation slot the running hub method holds (released while
+#: it awaits a client result, so that the reply can be read).
+_current_slot: contextvars.ContextVar[Dispatcher | None] = contextvars.ContextVar("django_hubs_slot", default=None)
+
+
+class UploadStream:
+    """A client-to-server stream, consumed by the hub method as an async iterator."""
+
+    def __init__(self, stream_id: str, capacity: int) -> None:
+        self.stream_id = stream_id
+        self._capacity = max(1, capacity)
+        self._items: deque[Any] = deque()
+        self._not_empty = asyncio.Event()
+        self._not_full = asyncio.Event()
+        self._not_full.set()
+        self._ended = False
+        self._error: BaseException | None = None
+
+    async def put(self, item: Any) -> None:
+        """Waits while the buffer is full: the connection stops reading (backpressure)."""
+        while len(self._items) >= self._capacity and not self._ended:
+            self._not_full.clear()
+            await self._not_full.wait()
+        if not self._ended:
+            self._items.append(item)
+            self._not_empty.set()
+
+    def end(self, error: BaseException | None = None) -> None:
+        if not self._ended:
+            self._ended = True
+            self._error = error
+            self._not_empty.set()
+            self._not_full.set()
+
+    def __aiter__(self) -> UploadStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        while not self._items:
+            if self._ended:
+                if self._error is not None:
+                    raise self._error
+                raise StopAsyncIteration
+            self._not_empty.clear()
+            await self._not_empty.wait()
+        item = self._items.popleft()
+        self._not_full.set()
+        return item
+
+    def __repr__(self) -> str:
+        return f"<UploadStream {self.stream_id}>"
+
+
+class Dispatcher:
+    def __init__(self, connection: HubConnection) -> None:
+        self.connection = connection
+        self.hub = connection.hub
+        self.hub_class = type(connection.hub)
+        self.slots = asyncio.Semaphore(max(1, connection.options.max_parallel_invocations))
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.streams: dict[str, asyncio.Task[Any]] = {}
+        self.uploads: dict[str, UploadStream] = {}
+        self.results: dict[str, asyncio.Future[Any]] = {}
+
+    @property
+    def detailed(self) -> bool:
+        return self.connection.options.detailed_errors
+
+    async def dispatch(self, message: HubMessage) -> None:
+        if isinstance(message, InvocationMessage):
+            await self._invocation(message)
+        elif isinstance(message, StreamItemMessage):
+            await self._stream_item(message)
+        elif isinstance(message, CompletionMessage):
+            self._completion(message)
+        elif isinstance(message, StreamInvocationMessage):
+            await self._stream_invocation(message)
+        elif isinstance(message, CancelInvocationMessage):
+            task = self.streams.get(message.invocation_id)
+            if task is not None:
+                task.cancel()
+        elif isinstance(message, PingMessage):
+            self.connection.received_ping = True
+        elif isinstance(message, CloseMessage):
+            self.connection.close_reason = HubError(message.error) if message.error else None
+            self.connection.close_nowait()
+        elif isinstance(message, AckMessage | SequenceMessage):
+            logger.debug("ignoring %s on %s: stateful reconnect is not active", message, self.connection)
+
+    def _reply(self, invocation_id: str | None, message: CompletionMessage) -> None:
+        if invocation_id is not None:
+            self.connection.send(message)
+
+    def _error(self, invocation_id: str | None, text: str) -> None:
+        if invocation_id is not None:
+            self.connection.send(CompletionMessage.with_error(invocation_id, text))
+
+    # --- invocations ----------------------------------------------------------------
+
+    async def _prepare(
+        self, message: InvocationMessage | StreamInvocationMessage, streaming: bool
+    ) -> tuple[HubMethod, list[Any]] | None:
+        """Find, check and bind a method; on failure answer the client and return ``None``."""
+        target, invocation_id = message.target, message.invocation_id
+        method = self.hub_class.find_method(target)
+        if method is None:
+            logger.info("%s: unknown hub method %r", self.connection.connection_id, target)
+            self._error(invocation_id, f"{errors.binding_failed(target)} HubException: {errors.METHOD_DOES_NOT_EXIST}")
+            return None
+        if method.is_stream and not streaming:
+            self._error(invocation_id, errors.streaming_as_plain(target))
+            return None
+        if streaming and not method.is_stream:
+            self._error(invocation_id, errors.plain_as_streaming(target))
+            return None
+        try:
+            arguments = self._bind(method, message.arguments)
+        except InvalidDataError as exc:
+            logger.info("%s: cannot bind arguments of %r: %s", self.connection.connection_id, target, exc)
+            self._error(invocation_id, errors.error_text(errors.binding_failed(target), exc, self.detailed))
+            return None
+        if not await is_authorized((*self.hub_class.authorization, *method.requirements), self.connection.user):
+            logger.info("%s: refused %r for user %s", self.connection.connection_id, target, self.connection.user_identifier)
+            self._error(invocation_id, errors.unauthorized(target))
+            return None
+        stream_ids = message.stream_ids or []
+        if len(stream_ids) != len(method.stream_parameters):
+            mismatch = HubError(errors.stream_count_mismatch(len(stream_ids), len(method.stream_parameters)))
+            self._error(invocation_id, errors.error_text(errors.invoke_failed(target), mismatch, self.detailed))
+            return None
+        capacity = self.connection.options.stream_buffer_capacity
+        for position, stream_id in zip(method.stream_parameters, stream_ids, strict=True):
+            upload = UploadStream(stream_id, capacity)
+            self.uploads[stream_id] = upload
+            arguments.insert(position, upload)
+        return method, arguments
+
+    def _bind(self, method: HubMethod, values: list[Any]) -> list[Any]:
+        count = len(values)
+        expected = method.argument_count
+        if count > expected and not method.accepts_any_count or count < method.required:
+            raise InvalidDataError(f"Invocation provides {count} argument(s) but target expects {expected}.")
+        hints = [h for i, h in enumerate(method.hints) if i not in method.stream_parameters]
+        bound = []
+        for index, value in enumerate(values):
+            hint = hints[index] if index < len(hints) else inspect.Parameter.empty
+            try:
+                bound.append(check(value, hint))
+            except BindingError:
+                raise InvalidDataError(errors.BINDING_ARGUMENTS) from None
+        return bound
+
+    async def _invocation(self, message: InvocationMessage) -> None:
+        prepared = await self._prepare(message, streaming=False)
+        if prepared is None:
+            return
+        method, arguments = prepared
+        takes_slot = not method.stream_parameters
+        if takes_slot:
+            await self.slots.acquire()  # all slots busy: stop reading this connection
+        self._spawn(self._run(message, method, arguments, takes_slot))
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def _call(self, method: HubMethod, arguments: list[Any]) -> Any:
+        if method.is_async:
+            return await method.function(self.hub, *arguments)
+        return await database_sync_to_async(method.function)(self.hub, *arguments)
+
+    async def _run(self, message: InvocationMessage, method: HubMethod, arguments: list[Any], takes_slot: bool) -> None:
+        invocation_id = message.invocation_id
+        token = _current_slot.set(self if takes_slot else None)
+        try:
+            result = await self._call(method, arguments)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._log_failure(message.target, exc)
+            self._error(invocation_id, errors.error_text(errors.invoke_failed(message.target), exc, self.detailed))
+        else:
+            if invocation_id is not None:
+                try:
+                    self.connection.send(CompletionMessage.with_result(invocation_id, result))
+                except (TypeError, ValueError, OverflowError) as exc:
+                    logger.error("%s: cannot serialise the result of %r: %s", self.connection.connection_id, message.target, exc)
+                    self._error(invocation_id, errors.error_text(errors.invoke_failed(message.target), exc, self.detailed))
+        finally:
+            _current_slot.reset(token)
+            self._end_uploads(message.stream_ids)
+            if takes_slot:
+                self.slots.release()
+
+    def _log_failure(self, target: str, exc: BaseException) -> None:
+        if isinstance(exc, HubError):
+            logger.info("%s: %r raised %s", self.connection.connection_id, target, errors.describe(exc))
+        else:
+            logger.error(
+                "%s: hub method %r failed", self.connection.connection_id, target, exc_info=(type(exc), exc, exc.__traceback__)
+            )
+
+    # --- server-to-client streams -----------------------------------------------------
+
+    async def _stream_invocation(self, message: StreamInvocationMessage) -> None:
+        if message.invocation_id in self.streams:
+            self._error(message.invocation_id, errors.id_in_use(message.invocation_id))
+            return
+        prepared = await self._prepare(message, streaming=True)
+        if prepared is None:
+            return
+        method, arguments = prepared
+        self.streams[message.invocation_id] = self._spawn(self._run_stream(message, method, arguments))
+
+    async def _run_stream(self, message: StreamInvocationMessage, method: HubMethod, arguments: list[Any]) -> None:
+        invocation_id = message.invocation_id
+        error: str | None = None
+        iterator: Any = None
+        try:
+            result = method.function(self.hub, *arguments)
+            if inspect.isawaitable(result):
+                result = await result
+            if not hasattr(result, "__aiter__"):
+                error = errors.not_a_stream(message.target)
+            else:
+                iterator = result.__aiter__()
+                async for item in iterator:
+                    self.connection.send(StreamItemMessage(invocation_id, item))
+        except asyncio.CancelledError:
+            logger.debug("%s: stream %s canceled", self.connection.connection_id, invocation_id)
+        except Exception as exc:
+            self._log_failure(message.target, exc)
+            error = errors.error_text(errors.STREAM_FAILED, exc, self.detailed)
+        finally:
+            if iterator is not None and hasattr(iterator, "aclose"):
+                try:
+                    await iterator.aclose()
+                except Exception:
+                    logger.exception("%s: closing stream %s failed", self.connection.connection_id, invocation_id)
+            self.streams.pop(invocation_id, None)
+            self._end_uploads(message.stream_ids)
+        self.connection.send(CompletionMessage(invocation_id, error=error))
+
+    # --- client-to-server streams -----------------------------------------------------
+
+    async def _stream_item(self, message: StreamItemMessage) -> None:
+        upload = self.uploads.get(message.invocation_id)
+        if upload is None:
+            logger.debug("%s: item for unknown stream %r dropped", self.connection.connection_id, message.invocation_id)
+            return
+        await upload.put(message.item)
+
+    def _end_uploads(self, stream_ids: list[str] | None, error: BaseException | None = None) -> None:
+        for stream_id in stream_ids or ():
+            upload = self.uploads.pop(stream_id, None)
+            if upload is not None:
+                upload.end(error)
+
+    # --- completions: upload ends and client results --------------------------------------
+
+    def _completion(self, message: CompletionMessage) -> None:
+        upload = self.uploads.pop(message.invocation_id, None)
+        if upload is not None:
+            upload.end(HubError(message.error) if message.error else None)
+            return
+        future = self.results.get(message.invocation_id)
+        if future is None or future.done():
+            logger.debug("%s: completion for unknown id %r ignored", self.connection.connection_id, message.invocation_id)
+            return
+        if message.error:
+            future.set_exception(HubError(message.error))
+        else:
+            future.set_result(message.result)
+
+    async def invoke_client(self, method: str, arguments: list[Any], timeout: float | None) -> Any:
+        connection = self.connection
+        if connection.in_on_connected:
+            raise HubError("Client results inside on_connected are not allowed.")
+        if connection.protocol is None or connection.state.value != "connected":
+            raise HubError(f"Connection '{connection.connection_id}' disconnected.")
+        if timeout is None:
+            timeout = connection.options.client_result_timeout
+        invocation_id = f"s{next(_client_result_ids)}"
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.results[invocation_id] = future
+        caller = _current_slot.get()
+        try:
+            connection.send(InvocationMessage(method, arguments, invocation_id))
+            if caller is not None:
+                caller.slots.release()
+            try:
+                return await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"Client '{connection.connection_id}' did not return a result for '{method}' within {timeout:g} s."
+                ) from None
+            finally:
+                if caller is not None:
+                    await caller.slots.acquire()
+        finally:
+            self.results.pop(invocation_id, None)
+
+    # --- end of the connection ------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        closed = ConnectionError("The underlying connection was closed.")
+        for stream_id in list(self.uploads):
+            self._end_uploads([stream_id], closed)
+        disconnected = HubError(f"Connection '{self.connection.connection_id}' disconnected.")
+        for future in self.results.values():
+            if not future.done():
+                future.set_exception(disconnected)
+        # Streams produce for this client only: stop them. Plain invocations finish (a hub
+        # method may be half-way through a database write); their results go nowhere.
+        streams = list(self.streams.values())
+        for task in streams:
+            task.cancel()
+        if streams:
+            await asyncio.gather(*streams, return_exceptions=True)

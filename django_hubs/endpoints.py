@@ -1,0 +1,96 @@
+"""The hubs listed in ``settings.HUBS``, their options and their lifetime managers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+from .clients import GroupManager, HubClients
+from .conf import HubOptions
+from .hub import Hub
+from .lifetime import HubLifetimeManager
+
+
+@dataclass(frozen=True, slots=True)
+class HubEndpoint:
+    path: str  # without leading or trailing slash
+    hub_class: type[Hub]
+    options: HubOptions
+    lifetime: HubLifetimeManager
+
+
+_endpoints: dict[str, HubEndpoint] | None = None
+_lifetimes: dict[type[Hub], HubLifetimeManager] = {}
+
+
+def normalize_path(path: str) -> str:
+    return path.strip("/")
+
+
+def _load_hub(value: Any) -> tuple[type[Hub], dict[str, Any]]:
+    overrides: dict[str, Any] = {}
+    if isinstance(value, dict):
+        overrides = {k: v for k, v in value.items() if k != "hub"}
+        value = value.get("hub")
+    hub_class = import_string(value) if isinstance(value, str) else value
+    if not (isinstance(hub_class, type) and issubclass(hub_class, Hub)):
+        raise ImproperlyConfigured(f"HUBS: {value!r} is not a django_hubs.Hub subclass.")
+    return hub_class, overrides
+
+
+def lifetime_for(hub_class: type[Hub]) -> HubLifetimeManager:
+    """One lifetime manager per hub class, shared by every path it is mounted at."""
+    lifetime = _lifetimes.get(hub_class)
+    if lifetime is None:
+        lifetime = _lifetimes[hub_class] = HubLifetimeManager(f"{hub_class.__module__}.{hub_class.__qualname__}")
+    return lifetime
+
+
+def endpoints() -> dict[str, HubEndpoint]:
+    global _endpoints
+    if _endpoints is None:
+        found = {}
+        for path, value in getattr(settings, "HUBS", {}).items():
+            hub_class, overrides = _load_hub(value)
+            path = normalize_path(path)
+            found[path] = HubEndpoint(path, hub_class, HubOptions.load(overrides), lifetime_for(hub_class))
+        _endpoints = found
+    return _endpoints
+
+
+def find_endpoint(path: str) -> HubEndpoint | None:
+    return endpoints().get(normalize_path(path))
+
+
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    global _endpoints
+    if setting == "HUBS" or setting.startswith("HUBS_"):
+        _endpoints = None
+
+
+setting_changed.connect(_reset)
+
+
+class HubContext:
+    """Clients and groups of a hub, for code that runs outside it (views, tasks, commands)."""
+
+    __slots__ = ("clients", "groups")
+
+    def __init__(self, lifetime: HubLifetimeManager) -> None:
+        self.clients = HubClients(lifetime)
+        self.groups = GroupManager(lifetime)
+
+
+def get_hub_context(hub: type[Hub] | str) -> HubContext:
+    """The clients and groups of ``hub`` (a class, a dotted path or a path listed in ``HUBS``)."""
+    if isinstance(hub, str):
+        endpoint = find_endpoint(hub)
+        hub = endpoint.hub_class if endpoint is not None else import_string(hub)
+    if not (isinstance(hub, type) and issubclass(hub, Hub)):
+        raise TypeError(f"get_hub_context() needs a Hub subclass, not {hub!r}.")
+    return HubContext(lifetime_for(hub))

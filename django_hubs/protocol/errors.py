@@ -1,0 +1,26 @@
+"""Exceptions of the protocol layer.
+
+``wire_name`` is the exception name the official server puts in error texts
+(``... InvalidDataException: ...``), so clients see the same words from us.
+"""
+
+from __future__ import annotations
+
+
+class ProtocolError(Exception):
+    """The peer sent bytes that are not a valid hub message: the connection must end."""
+
+    wire_name = "InvalidDataException"
+
+
+class MessageTooLargeError(ProtocolError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The maximum message size of {limit}B was exceeded. "
+            "The message size can be configured with HUBS_MAX_MESSAGE_SIZE."
+        )
+        self.limit = limit
+
+
+class HandshakeError(Exception):
+    """The handshake failed; ``str(self)`` is the text sent to the client."""

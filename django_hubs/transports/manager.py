@@ -1,0 +1,86 @@
+"""Negotiated connections of this process, looked up by their secret token.
+
+A negotiated connection waits for a transport; one that no transport uses for
+``HUBS_DISCONNECT_TIMEOUT`` seconds is disposed, as the official server reaps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..heartbeat import heartbeat
+
+if TYPE_CHECKING:
+    from ..connection import HubConnection
+    from ..endpoints import HubEndpoint
+    from .outbox import Outbox
+
+logger = logging.getLogger("django_hubs.connection")
+
+
+def new_id() -> str:
+    """16 random bytes, base64url without padding: 22 URL-safe characters."""
+    return secrets.token_urlsafe(16)
+
+
+@dataclass(eq=False)
+class ConnectionRecord:
+    endpoint: HubEndpoint
+    connection_id: str
+    token: str
+    negotiate_version: int
+    stateful: bool
+    user_id: str | None
+    last_seen: float
+    transport: str | None = None
+    connection: HubConnection | None = None
+    outbox: Outbox | None = None
+    #: Requests of this connection's transport now in flight (a poll, an SSE stream, a socket).
+    active: int = 0
+    #: Serialises POSTs, as the official server does.
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def touch(self) -> None:
+        self.last_seen = asyncio.get_running_loop().time()
+
+
+class ConnectionManager:
+    def __init__(self) -> None:
+        self.records: dict[str, ConnectionRecord] = {}
+        heartbeat.hooks.append(self.reap)
+
+    def create(self, endpoint: HubEndpoint, negotiate_version: int, stateful: bool, user_id: str | None) -> ConnectionRecord:
+        connection_id = new_id()
+        token = new_id() if negotiate_version >= 1 else connection_id
+        record = ConnectionRecord(
+            endpoint, connection_id, token, negotiate_version, stateful, user_id, asyncio.get_running_loop().time()
+        )
+        self.records[token] = record
+        heartbeat.ensure_running()
+        return record
+
+    def get(self, token: str | None) -> ConnectionRecord | None:
+        return self.records.get(token) if token else None
+
+    def remove(self, record: ConnectionRecord) -> None:
+        if self.records.get(record.token) is record:
+            del self.records[record.token]
+
+    def reap(self, now: float, wall_now: float) -> None:
+        for record in list(self.records.values()):
+            if record.active or now - record.last_seen <= record.endpoint.options.disconnect_timeout:
+                continue
+            logger.info("disposing %s: no transport for HUBS_DISCONNECT_TIMEOUT", record.connection_id)
+            self.remove(record)
+            if record.connection is not None:
+                record.connection.close_nowait()
+                asyncio.get_running_loop().create_task(record.connection.transport_closed())
+            elif record.outbox is not None:
+                record.outbox.close()
+
+
+manager = ConnectionManager()

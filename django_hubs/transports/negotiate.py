@@ -1,0 +1,77 @@
+"""``POST <hub>/negotiate``: create a connection and list the transports (spec section 1)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from ..endpoints import find_endpoint
+from ..hub import is_authorized
+from .manager import manager
+from .query import query_value
+from .request import request_user
+
+#: Transports this server implements, in the order clients should try them.
+IMPLEMENTED_TRANSPORTS = ("WebSockets", "ServerSentEvents", "LongPolling")
+TRANSFER_FORMATS = {
+    "WebSockets": ["Text", "Binary"],
+    "ServerSentEvents": ["Text"],
+    "LongPolling": ["Text", "Binary"],
+}
+MAX_NEGOTIATE_VERSION = 1
+
+
+def plain(status: int, text: str = "") -> HttpResponse:
+    return HttpResponse(text, status=status, content_type="text/plain")
+
+
+def negotiate_error(text: str) -> JsonResponse:
+    """Protocol-level failures are a 200 with an ``error`` the client shows as is."""
+    return JsonResponse({"error": text})
+
+
+def available_transports(transports: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [
+        {"transport": name, "transferFormats": TRANSFER_FORMATS[name]}
+        for name in IMPLEMENTED_TRANSPORTS
+        if name in transports
+    ]
+
+
+@csrf_exempt
+async def negotiate(request: HttpRequest, hub_path: str) -> HttpResponse:
+    endpoint = find_endpoint(hub_path)
+    if endpoint is None:
+        return plain(404)
+    if request.method != "POST":
+        return plain(405, "Method not allowed")
+    raw_version = query_value(request.GET, "negotiateVersion")
+    if raw_version is None:
+        version = 0
+    else:
+        try:
+            version = int(raw_version)
+        except ValueError:
+            return negotiate_error("The client requested a non-integer protocol version.")
+        if version < 0:
+            return negotiate_error(f"The client requested version '{version}', but the server does not support this version.")
+        version = min(version, MAX_NEGOTIATE_VERSION)
+
+    user = await request_user(request)
+    if not await is_authorized(endpoint.hub_class.authorization, user):
+        return plain(401, "Unauthorized")
+
+    stateful = False  # Stateful reconnect is not offered until the server implements it.
+    record = manager.create(endpoint, version, stateful, endpoint.hub_class.get_user_identifier(user))
+    body: dict[str, Any] = {}
+    if stateful:
+        body["useStatefulReconnect"] = True
+    body["negotiateVersion"] = version
+    body["connectionId"] = record.connection_id
+    if version >= 1:
+        body["connectionToken"] = record.token
+    body["availableTransports"] = available_transports(endpoint.options.transports)
+    return HttpResponse(json.dumps(body, separators=(",", ":")), content_type="application/json")

@@ -1,0 +1,148 @@
+"""The WebSockets transport, as a plain ASGI application.
+
+A Channels consumer would add a channel-layer subscription and a thread hop per
+message (``aclose_old_connections``) that a hub connection does not need: delivery
+goes through the in-process registry, and database connections are handled around
+sync hub methods only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ..connection import HubConnection, State
+from ..endpoints import HubEndpoint, find_endpoint
+from ..hub import is_authorized
+from .manager import ConnectionRecord, manager, new_id
+from .outbox import Outbox
+from .query import query_value, scope_query
+from .request import scope_user
+
+logger = logging.getLogger("django_hubs.transport")
+
+Send = Any
+Receive = Any
+
+
+async def deny(scope: dict[str, Any], send: Send, status: int, text: str = "") -> None:
+    """Refuse the upgrade with an HTTP status where the server allows it (else a 403)."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": text.encode()})
+    else:
+        await send({"type": "websocket.close", "code": 1008 if status in (401, 403) else 1000})
+
+
+async def write(send: Send, outbox: Outbox) -> None:
+    """Send everything the connection queues, one WebSocket message per batch, then close."""
+    try:
+        while (data := await outbox.take()) is not None:
+            if outbox.binary:
+                await send({"type": "websocket.send", "bytes": data})
+            else:
+                await send({"type": "websocket.send", "text": data.decode("utf-8")})
+        await send({"type": "websocket.close", "code": 1000})
+    except Exception as exc:  # the socket is gone: the reader sees the disconnect
+        logger.debug("websocket write ended: %r", exc)
+
+
+class WebSocketTransport:
+    """Serves every hub listed in ``HUBS`` over WebSockets; other paths go to ``fallback``."""
+
+    def __init__(self, fallback: Any = None) -> None:
+        self.fallback = fallback
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        endpoint = find_endpoint(path)
+        if endpoint is None:
+            if self.fallback is not None:
+                return await self.fallback(scope, receive, send)
+            await receive()
+            await deny(scope, send, 404, "No hub at this path")
+            return
+        await self.serve(endpoint, scope, receive, send)
+
+    async def serve(self, endpoint: HubEndpoint, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        event = await receive()
+        if event["type"] != "websocket.connect":
+            return
+        if "WebSockets" not in endpoint.options.transports:
+            await deny(scope, send, 404, "WebSockets transport not supported by this end point type")
+            return
+        user = scope_user(scope)
+        if not await is_authorized(endpoint.hub_class.authorization, user):
+            logger.info("websocket refused on %s: unauthorized", endpoint.path)
+            await deny(scope, send, 401, "Unauthorized")
+            return
+
+        token = query_value(scope_query(scope), "id")
+        record: ConnectionRecord | None = None
+        if token:
+            record = manager.get(token)
+            if record is None or record.endpoint is not endpoint:
+                await deny(scope, send, 404, "No Connection with that ID")
+                return
+            if record.transport not in (None, "WebSockets"):
+                await deny(scope, send, 400, "Cannot change transports mid-connection")
+                return
+            if record.active:
+                await deny(scope, send, 409)
+                return
+            if record.user_id != endpoint.hub_class.get_user_identifier(user):
+                logger.warning("websocket refused for %s: not the user who negotiated it", record.connection_id)
+                await deny(scope, send, 403, "Forbidden")
+                return
+            record.transport = "WebSockets"
+            record.active += 1
+            connection_id = record.connection_id
+        else:
+            connection_id = new_id()  # skipNegotiation: id and token are one, and nobody else knows it
+
+        await send({"type": "websocket.accept"})
+        outbox = Outbox(endpoint.options.max_outgoing_buffer)
+        connection = HubConnection(endpoint, connection_id, scope, user, "WebSockets", outbox)
+        if record is not None:
+            record.connection = connection
+        writer = asyncio.get_running_loop().create_task(write(send, outbox))
+        error: BaseException | None = None
+        try:
+            while True:
+                event = await receive()
+                kind = event["type"]
+                if kind == "websocket.receive":
+                    data = event.get("bytes")
+                    if data is None:
+                        data = (event.get("text") or "").encode("utf-8")
+                    await connection.receive(data)
+                elif kind == "websocket.disconnect":
+                    code = event.get("code", 1005)
+                    if code not in (1000, 1001, 1005) and connection.state is State.CONNECTED:
+                        error = ConnectionError(f"WebSocket closed with status code {code}.")
+                    break
+        except asyncio.CancelledError:
+            error = ConnectionError("The server stopped the connection.")
+            raise
+        finally:
+            outbox.close()
+            if record is not None:
+                record.active -= 1
+                manager.remove(record)
+            await connection.transport_closed(error)
+            if not writer.done():
+                # Give the writer a moment to flush a final Close; then the socket is gone anyway.
+                try:
+                    await asyncio.wait_for(writer, 1.0)
+                except (TimeoutError, asyncio.CancelledError):
+                    pass

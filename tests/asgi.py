@@ -1,0 +1,7 @@
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+from django_hubs.asgi import get_asgi_application  # noqa: E402
+
+application = get_asgi_application()

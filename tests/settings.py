@@ -1,0 +1,53 @@
+"""Settings of the test suite: the test hubs on the embedded defaults."""
+
+import os
+
+SECRET_KEY = "tests-only"
+DEBUG = False
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "corsheaders",
+    "channels",
+    "django_hubs",
+    "tests.testapp",
+]
+MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+ROOT_URLCONF = "tests.urls"
+ASGI_APPLICATION = "tests.asgi.application"
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("HUBS_TEST_DB", ":memory:"),
+    }
+}
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+HUBS = {
+    "hubs/test": "tests.testapp.hubs.TestHub",
+    "hubs/detailed": {"hub": "tests.testapp.hubs.TestHub", "HUBS_DETAILED_ERRORS": True},
+    "hubs/private": "tests.testapp.hubs.PrivateHub",
+}
+
+# Live servers in the interop tests take short timeouts from the environment.
+for _name in ("HUBS_KEEP_ALIVE_INTERVAL", "HUBS_CLIENT_TIMEOUT", "HUBS_HANDSHAKE_TIMEOUT", "HUBS_DISCONNECT_TIMEOUT"):
+    if _name in os.environ:
+        globals()[_name] = float(os.environ[_name])
+if "HUBS_MAX_PARALLEL_INVOCATIONS" in os.environ:
+    HUBS_MAX_PARALLEL_INVOCATIONS = int(os.environ["HUBS_MAX_PARALLEL_INVOCATIONS"])
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_hubs": {"handlers": ["console"], "level": os.environ.get("HUBS_LOG_LEVEL", "INFO"), "propagate": False}},
+}

@@ -1,0 +1,129 @@
+"""Hubs the test suite drives, in process and over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from django_hubs import Hub, HubError, authorize
+
+events: list[tuple[str, Any]] = []
+
+
+class TestHub(Hub):
+    async def on_connected(self) -> None:
+        query = self.context.scope.get("query_string", b"").decode()
+        if "fail_connect=1" in query:
+            raise RuntimeError("on_connected secret")
+        if "greet=1" in query:
+            await self.clients.caller.send("Welcome", self.context.connection_id)
+
+    async def on_disconnected(self, exception: BaseException | None) -> None:
+        events.append(("disconnected", type(exception).__name__ if exception else None))
+        await self.clients.all.send("Left", self.context.connection_id)
+
+    async def echo(self, value: Any) -> Any:
+        return value
+
+    async def add(self, a: int, b: int) -> int:
+        return a + b
+
+    async def nothing(self) -> None:
+        return None
+
+    async def get_connection_id(self) -> str:
+        return self.context.connection_id
+
+    async def whoami(self) -> str | None:
+        return self.context.user_identifier
+
+    def count_users(self) -> int:
+        """A sync method: it runs in a thread, so the ORM works."""
+        return get_user_model().objects.count()
+
+    async def send_message(self, user: str, message: str) -> None:
+        await self.clients.all.send("ReceiveMessage", user, message)
+
+    async def to_others(self, message: str) -> None:
+        await self.clients.others.send("Receive", "others", message)
+
+    async def to_caller(self, message: str) -> None:
+        await self.clients.caller.send("Receive", "caller", message)
+
+    async def to_connection(self, connection_id: str, message: str) -> None:
+        await self.clients.client(connection_id).send("Receive", "client", message)
+
+    async def to_connections(self, connection_ids: list[str], message: str) -> None:
+        await self.clients.connections(connection_ids).send("Receive", "connections", message)
+
+    async def to_all_except(self, connection_ids: list[str], message: str) -> None:
+        await self.clients.all_except(connection_ids).send("Receive", "all_except", message)
+
+    async def join(self, group: str) -> None:
+        await self.groups.add(self.context.connection_id, group)
+
+    async def leave(self, group: str) -> None:
+        await self.groups.remove(self.context.connection_id, group)
+
+    async def to_group(self, group: str, message: str) -> None:
+        await self.clients.group(group).send("Receive", f"group:{group}", message)
+
+    async def to_groups(self, groups: list[str], message: str) -> None:
+        await self.clients.groups(groups).send("Receive", "groups", message)
+
+    async def to_group_except(self, group: str, connection_ids: list[str], message: str) -> None:
+        await self.clients.group_except(group, connection_ids).send("Receive", "group_except", message)
+
+    async def to_others_in_group(self, group: str, message: str) -> None:
+        await self.clients.others_in_group(group).send("Receive", "others_in_group", message)
+
+    async def to_user(self, user_id: str, message: str) -> None:
+        await self.clients.user(user_id).send("Receive", "user", message)
+
+    async def to_users(self, user_ids: list[str], message: str) -> None:
+        await self.clients.users(user_ids).send("Receive", "users", message)
+
+    async def fail(self) -> None:
+        raise ValueError("secret detail")
+
+    async def refuse(self) -> None:
+        raise HubError("Room is full")
+
+    async def abort(self) -> None:
+        await self.context.abort()
+
+    async def sleep(self, seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    async def counter(self, count: int, delay: float = 0.0) -> AsyncIterator[int]:
+        for i in range(count):
+            yield i
+            if delay:
+                await asyncio.sleep(delay)
+
+    async def upload_sum(self, numbers: AsyncIterator[int]) -> int:
+        return sum([n async for n in numbers])
+
+    async def ask_caller(self, question: str) -> Any:
+        return await self.clients.caller.invoke("Ask", question, timeout=5)
+
+    async def ask_client(self, connection_id: str, question: str) -> Any:
+        return await self.clients.client(connection_id).invoke("Ask", question, timeout=5)
+
+    @authorize
+    async def secret(self) -> str:
+        return "for members"
+
+    @authorize(perms=["auth.delete_user"])
+    async def moderate(self) -> str:
+        return "moderated"
+
+
+@authorize
+class PrivateHub(Hub):
+    async def whoami(self) -> str | None:
+        return self.context.user_identifier
