@@ -10,6 +10,7 @@ import types
 import typing
 from typing import Any
 
+
 class BindingError(TypeError):
     pass
 
@@ -64,4 +65,3 @@ def check(value: Any, hint: Any) -> Any:
         value_hint = args[1] if len(args) == 2 else Any
         return {key: check(item, value_hint) for key, item in value.items()}
     return value
-

@@ -18,9 +18,11 @@ def _ids(values: Iterable[Any]) -> tuple[str, ...]:
 class ClientProxy:
     """Sends to a set of connections chosen when the proxy was made."""
 
-    __slots__ = ("_lifetime", "_kind", "_names", "_exclude")
+    __slots__ = ("_exclude", "_kind", "_lifetime", "_names")
 
-    def __init__(self, lifetime: HubLifetimeManager, kind: str, names: tuple[str, ...] = (), exclude: tuple[str, ...] = ()):
+    def __init__(
+        self, lifetime: HubLifetimeManager, kind: str, names: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
+    ):
         self._lifetime = lifetime
         self._kind = kind
         self._names = names

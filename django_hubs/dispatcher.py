@@ -159,7 +159,9 @@ class Dispatcher:
             self._error(invocation_id, errors.error_text(errors.binding_failed(target), exc, self.detailed))
             return None
         if not await is_authorized((*self.hub_class.authorization, *method.requirements), self.connection.user):
-            logger.info("%s: refused %r for user %s", self.connection.connection_id, target, self.connection.user_identifier)
+            logger.info(
+                "%s: refused %r for user %s", self.connection.connection_id, target, self.connection.user_identifier
+            )
             self._error(invocation_id, errors.unauthorized(target))
             return None
         stream_ids = message.stream_ids or []
@@ -177,7 +179,7 @@ class Dispatcher:
     def _bind(self, method: HubMethod, values: list[Any]) -> list[Any]:
         count = len(values)
         expected = method.argument_count
-        if count > expected and not method.accepts_any_count or count < method.required:
+        if (count > expected and not method.accepts_any_count) or count < method.required:
             raise InvalidDataError(f"Invocation provides {count} argument(s) but target expects {expected}.")
         hints = [h for i, h in enumerate(method.hints) if i not in method.stream_parameters]
         bound = []
@@ -225,8 +227,12 @@ class Dispatcher:
                 try:
                     self.connection.send(CompletionMessage.with_result(invocation_id, result))
                 except (TypeError, ValueError, OverflowError) as exc:
-                    logger.error("%s: cannot serialise the result of %r: %s", self.connection.connection_id, message.target, exc)
-                    self._error(invocation_id, errors.error_text(errors.invoke_failed(message.target), exc, self.detailed))
+                    logger.error(
+                        "%s: cannot serialise the result of %r: %s", self.connection.connection_id, message.target, exc
+                    )
+                    self._error(
+                        invocation_id, errors.error_text(errors.invoke_failed(message.target), exc, self.detailed)
+                    )
         finally:
             _current_slot.reset(token)
             self._end_uploads(message.stream_ids)
@@ -238,7 +244,10 @@ class Dispatcher:
             logger.info("%s: %r raised %s", self.connection.connection_id, target, errors.describe(exc))
         else:
             logger.error(
-                "%s: hub method %r failed", self.connection.connection_id, target, exc_info=(type(exc), exc, exc.__traceback__)
+                "%s: hub method %r failed",
+                self.connection.connection_id,
+                target,
+                exc_info=(type(exc), exc, exc.__traceback__),
             )
 
     # --- server-to-client streams -----------------------------------------------------
@@ -306,7 +315,9 @@ class Dispatcher:
             return
         future = self.results.get(message.invocation_id)
         if future is None or future.done():
-            logger.debug("%s: completion for unknown id %r ignored", self.connection.connection_id, message.invocation_id)
+            logger.debug(
+                "%s: completion for unknown id %r ignored", self.connection.connection_id, message.invocation_id
+            )
             return
         if message.error:
             future.set_exception(HubError(message.error))

@@ -108,7 +108,9 @@ class HubMethod:
             resolved = {}
         accepts_any = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
         parameters = [
-            p for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY)
+            p
+            for p in parameters
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY)
         ]
         hints = [resolved.get(p.name, inspect.Parameter.empty) for p in parameters]
         streams = [i for i, hint in enumerate(hints) if _is_stream_hint(hint)]

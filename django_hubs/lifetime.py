@@ -88,7 +88,9 @@ class HubLifetimeManager:
             return [c for cid, c in found.items() if cid not in excluded]
         return list(found.values())
 
-    async def send(self, kind: str, names: tuple[str, ...], exclude: tuple[str, ...], method: str, args: list[Any]) -> None:
+    async def send(
+        self, kind: str, names: tuple[str, ...], exclude: tuple[str, ...], method: str, args: list[Any]
+    ) -> None:
         payload = Payload(InvocationMessage(method, args))
         for connection in self.targets(kind, names, exclude):
             connection.send_payload(payload)

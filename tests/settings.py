@@ -49,5 +49,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django_hubs": {"handlers": ["console"], "level": os.environ.get("HUBS_LOG_LEVEL", "INFO"), "propagate": False}},
+    "loggers": {
+        "django_hubs": {"handlers": ["console"], "level": os.environ.get("HUBS_LOG_LEVEL", "INFO"), "propagate": False}
+    },
 }

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..heartbeat import heartbeat
 
@@ -53,7 +53,9 @@ class ConnectionManager:
         self.records: dict[str, ConnectionRecord] = {}
         heartbeat.hooks.append(self.reap)
 
-    def create(self, endpoint: HubEndpoint, negotiate_version: int, stateful: bool, user_id: str | None) -> ConnectionRecord:
+    def create(
+        self, endpoint: HubEndpoint, negotiate_version: int, stateful: bool, user_id: str | None
+    ) -> ConnectionRecord:
         connection_id = new_id()
         token = new_id() if negotiate_version >= 1 else connection_id
         record = ConnectionRecord(

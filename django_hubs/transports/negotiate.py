@@ -57,7 +57,9 @@ async def negotiate(request: HttpRequest, hub_path: str) -> HttpResponse:
         except ValueError:
             return negotiate_error("The client requested a non-integer protocol version.")
         if version < 0:
-            return negotiate_error(f"The client requested version '{version}', but the server does not support this version.")
+            return negotiate_error(
+                f"The client requested version '{version}', but the server does not support this version."
+            )
         version = min(version, MAX_NEGOTIATE_VERSION)
 
     user = await request_user(request)

@@ -15,7 +15,7 @@ class OutboxOverflow(Exception):
 
 
 class Outbox:
-    __slots__ = ("_chunks", "_size", "_ready", "limit", "binary", "closed")
+    __slots__ = ("_chunks", "_ready", "_size", "binary", "closed", "limit")
 
     def __init__(self, limit: int | None = None) -> None:
         self._chunks: list[bytes] = []

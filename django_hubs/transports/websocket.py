@@ -9,6 +9,7 @@ sync hub methods only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -142,7 +143,5 @@ class WebSocketTransport:
             await connection.transport_closed(error)
             if not writer.done():
                 # Give the writer a moment to flush a final Close; then the socket is gone anyway.
-                try:
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(writer, 1.0)
-                except (TimeoutError, asyncio.CancelledError):
-                    pass

@@ -1,0 +1,58 @@
+"""Set up what the demo and the tests need on a fresh machine: a virtualenv and npm packages.
+
+Standard library only: it runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = Path(os.environ.get("HUBS_VENV", ROOT / ".venv"))
+REQUIREMENTS = ROOT / "requirements.txt"
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_venv() -> Path:
+    """A virtualenv with ``requirements.txt`` installed; reinstalled when the file changes."""
+    if sys.version_info < (3, 11):
+        sys.exit("django-hubs needs Python 3.11 or newer.")
+    python = venv_python()
+    if not python.exists():
+        print(f"Creating a virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    marker = VENV / ".requirements.sha256"
+    if not marker.exists() or marker.read_text() != digest:
+        print("Installing requirements.txt", flush=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "-r", REQUIREMENTS], check=True)
+        marker.write_text(digest)
+    return python
+
+
+def ensure_npm(folder: Path, required: bool) -> bool:
+    """``npm ci`` in ``folder`` when its lockfile changed; ``False`` when npm is missing."""
+    npm = shutil.which("npm")
+    if npm is None:
+        if required:
+            sys.exit("npm is required here (CI=true) but is not installed.")
+        print(f"npm not found: skipping {folder.relative_to(ROOT)} (tests that need it will skip)", flush=True)
+        return False
+    lock = folder / "package-lock.json"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    marker = folder / "node_modules" / ".lock.sha256"
+    if not marker.exists() or marker.read_text() != digest:
+        print(f"Installing npm packages in {folder.relative_to(ROOT)}", flush=True)
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder, check=True)
+        marker.write_text(digest)
+    return True

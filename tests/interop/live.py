@@ -1,0 +1,152 @@
+"""Live servers and official clients for the interop tests: real processes, real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+INTEROP = Path(__file__).resolve().parent
+NODE_MODULES = INTEROP / "node_modules"
+PYTHON = sys.executable
+BIN = Path(sys.executable).parent
+
+
+def require_tool(name: str) -> str:
+    """The tool's path; a skip where it is missing, a failure in CI (``CI=true``)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}, and CI=true requires it")
+        pytest.skip(message)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen[Any] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+
+
+class LiveServer:
+    """``tests.asgi`` (or another ASGI app) under daphne or uvicorn, in a subprocess."""
+
+    def __init__(
+        self,
+        kind: str,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        app: str = "tests.asgi:application",
+        settings: str = "tests.settings",
+    ) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.app = app
+        self.log_path = log_dir / f"{kind}-{self.port}.log"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": settings,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        if self.kind == "daphne":
+            return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), self.app]
+        if self.kind == "uvicorn":
+            return [
+                str(BIN / "uvicorn"),
+                self.app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--ws",
+                "websockets-sansio",
+                "--ws-per-message-deflate",
+                "false",
+                "--lifespan",
+                "off",
+            ]
+        raise ValueError(self.kind)
+
+    def start(self) -> LiveServer:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open by the child
+        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        wait_for_port(self.port, process=self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Die without any cleanup, as a crashed process does."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def run_node(script: str | Path, *args: Any, timeout: float = 60, env: dict[str, str] | None = None) -> Any:
+    """Run a Node script from ``tests/interop/js`` and return the JSON it prints last."""
+    node = require_tool("node")
+    if not (NODE_MODULES / "@microsoft" / "signalr").exists():
+        pytest.fail("npm packages are missing: run `npm ci --prefix tests/interop` (the test command does)")
+    path = INTEROP / "js" / script if not Path(script).is_absolute() else Path(script)
+    completed = subprocess.run(
+        [node, str(path), *map(str, args)],
+        cwd=INTEROP,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    if completed.returncode != 0:
+        raise AssertionError(f"{path.name} failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
+    lines = [line for line in completed.stdout.splitlines() if line.strip()]
+    if not lines:
+        raise AssertionError(f"{path.name} printed nothing:\n{completed.stderr}")
+    return json.loads(lines[-1])
