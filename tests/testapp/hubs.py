@@ -99,6 +99,13 @@ class TestHub(Hub):
         await asyncio.sleep(seconds)
         return seconds
 
+    async def probe(self, seconds: float) -> int:
+        """How many probes of this connection run at once (for HUBS_MAX_PARALLEL_INVOCATIONS)."""
+        running = self.context.items["running"] = self.context.items.get("running", 0) + 1
+        await asyncio.sleep(seconds)
+        self.context.items["running"] -= 1
+        return running
+
     async def counter(self, count: int, delay: float = 0.0) -> AsyncIterator[int]:
         for i in range(count):
             yield i
