@@ -213,7 +213,7 @@ async def test_client_results(protocol):
 
 async def test_client_result_without_handler():
     async with HubClient("hubs/test") as client:
-        with pytest.raises(HubInvocationError, match="HubException: Client didn't provide a result."):
+        with pytest.raises(HubInvocationError, match=r"HubException: Client didn't provide a result\."):
             await client.invoke("ask_caller", "q")
 
 
