@@ -162,7 +162,7 @@ class HubConnection:
         self.outbox.put(HANDSHAKE_SUCCESS)
         self.last_sent = self._loop.time()
         self.state = State.CONNECTED
-        self.endpoint.lifetime.add_connection(self)
+        await self.endpoint.lifetime.add_connection(self)
         logger.info(
             "connected %s hub=%s user=%s transport=%s protocol=%s",
             self.connection_id,
@@ -251,7 +251,7 @@ class HubConnection:
         await self.dispatcher.shutdown()
         if not was_connected:
             return
-        self.endpoint.lifetime.remove_connection(self)
+        await self.endpoint.lifetime.remove_connection(self)
         reason = self.close_reason
         logger.info(
             "disconnected %s hub=%s user=%s%s",

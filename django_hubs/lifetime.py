@@ -3,6 +3,8 @@
 Delivery to the connections of this process goes through the in-process registry:
 a message is encoded once per hub protocol and appended to each target's outgoing
 buffer, never one channel-layer hop per connection (see DESIGN.md, "Fan-out").
+With a shared channel layer (Redis) the :mod:`~django_hubs.backplane` carries each
+send once to every other process that holds targets.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from .backplane import REPLY_TIMEOUT, Backplane, _pack, _unpack, get_backplane, new_message_id
 from .errors import HubError
 from .protocol.messages import InvocationMessage, Payload
 
@@ -19,59 +22,122 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("django_hubs.lifetime")
 
+_UNSET: Any = object()
+
 
 class HubLifetimeManager:
-    """The connections of one hub class held by this process."""
+    """The connections of one hub class held by this process, and the way to all others."""
 
     def __init__(self, hub_name: str) -> None:
         self.hub_name = hub_name
         self.connections: dict[str, HubConnection] = {}
         self.groups: dict[str, dict[str, HubConnection]] = {}
         self.users: dict[str, dict[str, HubConnection]] = {}
+        self._backplane: Backplane | None = _UNSET
+
+    @property
+    def backplane(self) -> Backplane | None:
+        if self._backplane is _UNSET:
+            self._backplane = get_backplane()
+            if self._backplane is not None:
+                self._backplane.managers[self.hub_name] = self
+        return self._backplane
+
+    def reset_backplane(self) -> None:
+        """Forget the layer (``CHANNEL_LAYERS`` changed, in tests)."""
+        self._backplane = _UNSET
+
+    def _group(self, kind: str, name: str = "") -> str:
+        return Backplane.group_of(self.hub_name, kind, name)
 
     # --- membership -----------------------------------------------------------------
 
-    def add_connection(self, connection: HubConnection) -> None:
-        self.connections[connection.connection_id] = connection
-        if connection.user_identifier is not None:
-            self.users.setdefault(connection.user_identifier, {})[connection.connection_id] = connection
+    async def add_connection(self, connection: HubConnection) -> None:
+        connection_id = connection.connection_id
+        self.connections[connection_id] = connection
+        user = connection.user_identifier
+        first_of_user = False
+        if user is not None:
+            members = self.users.setdefault(user, {})
+            first_of_user = not members
+            members[connection_id] = connection
+        backplane = self.backplane
+        if backplane is not None:
+            all_group = self._group("all")
+            if all_group not in backplane.memberships:
+                await backplane.join(all_group)
+            await backplane.join(self._group("c", connection_id))
+            if first_of_user:
+                await backplane.join(self._group("u", user))
 
-    def remove_connection(self, connection: HubConnection) -> None:
+    async def remove_connection(self, connection: HubConnection) -> None:
         connection_id = connection.connection_id
         self.connections.pop(connection_id, None)
-        for name in connection.group_names:
-            self._discard(self.groups, name, connection_id)
+        emptied = [name for name in connection.group_names if self._discard(self.groups, name, connection_id)]
         connection.group_names.clear()
-        if connection.user_identifier is not None:
-            self._discard(self.users, connection.user_identifier, connection_id)
+        user = connection.user_identifier
+        user_gone = user is not None and self._discard(self.users, user, connection_id)
+        backplane = self.backplane
+        if backplane is not None:
+            await backplane.leave(self._group("c", connection_id))
+            for name in emptied:
+                await backplane.leave(self._group("g", name))
+            if user_gone:
+                await backplane.leave(self._group("u", user))
 
     @staticmethod
-    def _discard(index: dict[str, dict[str, HubConnection]], key: str, connection_id: str) -> None:
+    def _discard(index: dict[str, dict[str, HubConnection]], key: str, connection_id: str) -> bool:
+        """Remove a member; whether that emptied ``key``."""
         members = index.get(key)
-        if members is not None:
-            members.pop(connection_id, None)
-            if not members:
-                del index[key]
+        if members is None:
+            return False
+        members.pop(connection_id, None)
+        if members:
+            return False
+        del index[key]
+        return True
+
+    async def change_local_group(self, op: str, connection_id: str, name: str) -> bool:
+        """Add or remove a connection of this process; ``False`` if it is not here."""
+        connection = self.connections.get(connection_id)
+        if connection is None:
+            return False
+        backplane = self.backplane
+        if op == "add":
+            members = self.groups.setdefault(name, {})
+            first = not members
+            members[connection_id] = connection
+            connection.group_names.add(name)
+            if first and backplane is not None:
+                await backplane.join(self._group("g", name))
+        else:
+            connection.group_names.discard(name)
+            if self._discard(self.groups, name, connection_id) and backplane is not None:
+                await backplane.leave(self._group("g", name))
+        return True
+
+    async def _change_group(self, op: str, connection_id: str, name: str) -> None:
+        if await self.change_local_group(op, connection_id, name):
+            return
+        backplane = self.backplane
+        if backplane is None:
+            logger.debug("group %s: no connection %s", op, connection_id)
+            return
+        message = {"type": "hubs.group", "hub": self.hub_name, "op": op, "connection": connection_id, "group": name}
+        if await backplane.request(self._group("c", connection_id), message, REPLY_TIMEOUT) is None:
+            logger.warning("group %s %r: no process answered for connection %s", op, name, connection_id)
 
     async def add_to_group(self, connection_id: str, name: str) -> None:
-        connection = self.connections.get(connection_id)
-        if connection is None:
-            logger.debug("add_to_group: no connection %s in this process", connection_id)
-            return
-        self.groups.setdefault(name, {})[connection_id] = connection
-        connection.group_names.add(name)
+        await self._change_group("add", connection_id, name)
 
     async def remove_from_group(self, connection_id: str, name: str) -> None:
-        connection = self.connections.get(connection_id)
-        if connection is None:
-            return
-        self._discard(self.groups, name, connection_id)
-        connection.group_names.discard(name)
+        await self._change_group("remove", connection_id, name)
 
     # --- delivery -------------------------------------------------------------------
 
     def targets(self, kind: str, names: Iterable[str], exclude: Iterable[str]) -> list[HubConnection]:
         """The local connections a proxy addresses, each once."""
+        found: dict[str, HubConnection]
         if kind == "all":
             found = self.connections
         elif kind == "connections":
@@ -88,15 +154,70 @@ class HubLifetimeManager:
             return [c for cid, c in found.items() if cid not in excluded]
         return list(found.values())
 
+    def deliver_local(
+        self, kind: str, names: tuple[str, ...], exclude: tuple[str, ...], method: str, args: list[Any]
+    ) -> None:
+        targets = self.targets(kind, names, exclude)
+        if not targets:
+            return
+        payload = Payload(InvocationMessage(method, args))
+        for connection in targets:
+            connection.send_payload(payload)
+
+    def _remote_groups(self, kind: str, names: tuple[str, ...]) -> list[str]:
+        if kind == "all":
+            return [self._group("all")]
+        if kind == "connections":
+            return [self._group("c", n) for n in names if n not in self.connections]
+        return [self._group("g" if kind == "groups" else "u", n) for n in names]
+
     async def send(
         self, kind: str, names: tuple[str, ...], exclude: tuple[str, ...], method: str, args: list[Any]
     ) -> None:
-        payload = Payload(InvocationMessage(method, args))
-        for connection in self.targets(kind, names, exclude):
-            connection.send_payload(payload)
+        self.deliver_local(kind, names, exclude, method, args)
+        backplane = self.backplane
+        if backplane is None:
+            return
+        groups = self._remote_groups(kind, names)
+        if not groups:
+            return
+        message = {
+            "type": "hubs.send",
+            "hub": self.hub_name,
+            "origin": backplane.channel,
+            "id": new_message_id(),
+            "kind": kind,
+            "names": list(names),
+            "exclude": list(exclude),
+            "method": method,
+            "args": _pack(args),
+        }
+        for group in groups:
+            await backplane.publish(group, message)
 
     async def invoke(self, connection_id: str, method: str, args: list[Any], timeout: float | None) -> Any:
         connection = self.connections.get(connection_id)
-        if connection is None:
+        if connection is not None:
+            return await connection.dispatcher.invoke_client(method, args, timeout)
+        backplane = self.backplane
+        if backplane is None:
             raise HubError(f"Connection '{connection_id}' does not exist.")
-        return await connection.dispatcher.invoke_client(method, args, timeout)
+        from .conf import get
+
+        wait = timeout if timeout is not None else get("HUBS_CLIENT_RESULT_TIMEOUT")
+        request = {
+            "type": "hubs.invoke",
+            "hub": self.hub_name,
+            "connection": connection_id,
+            "method": method,
+            "args": _pack(args),
+            "timeout": wait,
+        }
+        reply = await backplane.request(self._group("c", connection_id), request, wait + 1.0)
+        if reply is None:
+            raise HubError(f"Connection '{connection_id}' does not exist.")
+        if "error" in reply:
+            if reply.get("error_type") == "TimeoutError":
+                raise TimeoutError(reply["error"])
+            raise HubError(reply["error"])
+        return _unpack(reply["result"])

@@ -39,11 +39,28 @@ HUBS = {
 }
 
 # Live servers in the interop tests take short timeouts from the environment.
-for _name in ("HUBS_KEEP_ALIVE_INTERVAL", "HUBS_CLIENT_TIMEOUT", "HUBS_HANDSHAKE_TIMEOUT", "HUBS_DISCONNECT_TIMEOUT"):
+for _name in (
+    "HUBS_KEEP_ALIVE_INTERVAL",
+    "HUBS_CLIENT_TIMEOUT",
+    "HUBS_HANDSHAKE_TIMEOUT",
+    "HUBS_DISCONNECT_TIMEOUT",
+    "HUBS_LONG_POLL_TIMEOUT",
+):
     if _name in os.environ:
         globals()[_name] = float(os.environ[_name])
 if "HUBS_MAX_PARALLEL_INVOCATIONS" in os.environ:
     HUBS_MAX_PARALLEL_INVOCATIONS = int(os.environ["HUBS_MAX_PARALLEL_INVOCATIONS"])
+if "HUBS_TRANSPORTS" in os.environ:  # comma-separated, e.g. "ServerSentEvents,LongPolling"
+    HUBS_TRANSPORTS = [name.strip() for name in os.environ["HUBS_TRANSPORTS"].split(",") if name.strip()]
+
+# Scale-out tests point every live server at one real redis-server.
+if os.environ.get("HUBS_TEST_REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["HUBS_TEST_REDIS_URL"]]},
+        }
+    }
 
 LOGGING = {
     "version": 1,

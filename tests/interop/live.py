@@ -150,3 +150,79 @@ def run_node(script: str | Path, *args: Any, timeout: float = 60, env: dict[str,
     if not lines:
         raise AssertionError(f"{path.name} printed nothing:\n{completed.stderr}")
     return json.loads(lines[-1])
+
+
+class JsAgent:
+    """A Node process holding official-client connections, driven command by command."""
+
+    def __init__(self) -> None:
+        node = require_tool("node")
+        if not (NODE_MODULES / "@microsoft" / "signalr").exists():
+            pytest.fail("npm packages are missing: run `npm ci --prefix tests/interop` (the test command does)")
+        self.process = subprocess.Popen(
+            [node, str(INTEROP / "js" / "agent.mjs")],
+            cwd=INTEROP,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+
+    def __call__(self, op: str, timeout: float = 30, **fields: Any) -> dict[str, Any]:
+        import select
+
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps({"op": op, **fields}) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            raise TimeoutError(f"the JS agent did not answer {op} within {timeout} s")
+        line = self.process.stdout.readline()
+        if not line:
+            stderr = self.process.stderr.read() if self.process.stderr else ""
+            raise AssertionError(f"the JS agent exited: {stderr}")
+        answer = json.loads(line)
+        if "failure" in answer:
+            raise AssertionError(f"JS agent failed on {op}: {answer['failure']}")
+        return answer
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self("exit", timeout=5)
+            except (TimeoutError, AssertionError, BrokenPipeError, OSError):
+                pass
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class RedisServer:
+    """A real redis-server on a free port, keeping nothing on disk."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.binary = require_tool("redis-server")
+        self.port = free_port()
+        self.log_dir = log_dir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        log = open(self.log_dir / f"redis-{self.port}.log", "ab")  # noqa: SIM115 - kept open by the child
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.log_dir)
+        log.close()
+        wait_for_port(self.port, process=self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
