@@ -227,12 +227,11 @@ class Backplane:
             done = await manager.change_local_group(message["op"], message["connection"], message["group"])
             if done and message.get("reply"):
                 await self.answer(message, {"ok": True})
-        elif kind == "hubs.invoke":
-            if message["connection"] in manager.connections:
-                # The client may take a while: never stall this process's reader on it.
-                task = asyncio.get_running_loop().create_task(self._invoke(manager, message))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+        elif kind == "hubs.invoke" and message["connection"] in manager.connections:
+            # The client may take a while: never stall this process's reader on it.
+            task = asyncio.get_running_loop().create_task(self._invoke(manager, message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _invoke(self, manager: HubLifetimeManager, message: dict[str, Any]) -> None:
         try:

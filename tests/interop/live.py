@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -189,10 +190,8 @@ class JsAgent:
 
     def close(self) -> None:
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(TimeoutError, AssertionError, BrokenPipeError, OSError):
                 self("exit", timeout=5)
-            except (TimeoutError, AssertionError, BrokenPipeError, OSError):
-                pass
             try:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
