@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
+from .heartbeat import heartbeat
 from .protocol.json import to_jsonable
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ class Backplane:
         #: Layer groups this process belongs to, for renewal and for resync after an outage.
         self.memberships: set[str] = set()
         self._recent: OrderedDict[str, None] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._needs_resync = False
         self._reader: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -110,6 +111,10 @@ class Backplane:
                 self.memberships.clear()
             self._loop = loop
             self._reader = loop.create_task(self._read(), name="django_hubs.backplane")
+            self._renewed = loop.time()
+            if self._tick not in heartbeat.hooks:
+                heartbeat.hooks.append(self._tick)
+                heartbeat.ensure_running()
         return self.channel
 
     async def join(self, group: str) -> None:
@@ -196,9 +201,13 @@ class Backplane:
         self._needs_resync = False
         return True
 
-    async def renew(self) -> None:
-        """Re-join before ``group_expiry`` ends memberships of a long-lived process."""
-        await self._resync()
+    def _tick(self, now: float, wall_now: float) -> None:
+        """Re-join before ``group_expiry`` ends the memberships of a long-lived process."""
+        if now - self._renewed >= RENEW_INTERVAL and self._loop is asyncio.get_running_loop():
+            self._renewed = now
+            task = self._loop.create_task(self._resync())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _seen(self, message_id: str) -> bool:
         if message_id in self._recent:
