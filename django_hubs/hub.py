@@ -54,7 +54,7 @@ def authorize(
 
     def decorate(obj: Any) -> Any:
         if isinstance(obj, type):
-            obj.authorization = (*obj.__dict__.get("authorization", ()), requirement)
+            obj.authorization = (*obj.__dict__.get("authorization", ()), requirement)  # type: ignore[attr-defined]
         else:
             obj.__hub_authorization__ = (*getattr(obj, "__hub_authorization__", ()), requirement)
         return obj

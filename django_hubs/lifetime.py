@@ -67,7 +67,7 @@ class HubLifetimeManager:
             if all_group not in backplane.memberships:
                 await backplane.join(all_group)
             await backplane.join(self._group("c", connection_id))
-            if first_of_user:
+            if first_of_user and user is not None:
                 await backplane.join(self._group("u", user))
 
     async def remove_connection(self, connection: HubConnection) -> None:
@@ -82,7 +82,7 @@ class HubLifetimeManager:
             await backplane.leave(self._group("c", connection_id))
             for name in emptied:
                 await backplane.leave(self._group("g", name))
-            if user_gone:
+            if user_gone and user is not None:
                 await backplane.leave(self._group("u", user))
 
     @staticmethod
