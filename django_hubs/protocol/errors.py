@@ -6,11 +6,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .messages import HubMessage
+
 
 class ProtocolError(Exception):
-    """The peer sent bytes that are not a valid hub message: the connection must end."""
+    """The peer sent bytes that are not a valid hub message: the connection must end.
+
+    ``parsed`` holds the messages that came before the bad record in the same
+    buffer. The official server dispatches each message before it parses the
+    next, so the caller dispatches these before it fails the connection.
+    """
 
     wire_name = "InvalidDataException"
+    parsed: Sequence[HubMessage] = ()
 
 
 class MessageTooLargeError(ProtocolError):

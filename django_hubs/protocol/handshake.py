@@ -18,13 +18,17 @@ class HandshakeFormatError(Exception):
 
 
 def parse_handshake(buffer: bytearray, max_size: int | None) -> HandshakeRequest | None:
-    """Take the handshake request out of ``buffer``; ``None`` while it is still incomplete."""
+    """Take the handshake request out of ``buffer``; ``None`` while it is still incomplete.
+
+    Bytes after the separator are hub messages and stay in ``buffer``. ``max_size``
+    counts the request with its separator, as the .NET server does.
+    """
     end = buffer.find(RECORD_SEPARATOR)
     if end < 0:
-        if max_size is not None and len(buffer) > max_size:
+        if max_size is not None and len(buffer) >= max_size:
             raise MessageTooLargeError(max_size)
         return None
-    if max_size is not None and end > max_size:
+    if max_size is not None and end + 1 > max_size:
         raise MessageTooLargeError(max_size)
     record = bytes(buffer[:end])
     del buffer[: end + 1]

@@ -8,6 +8,7 @@ import datetime
 import decimal
 import enum
 import json
+import re
 import uuid
 from typing import Any
 
@@ -36,6 +37,12 @@ from .messages import (
 
 RECORD_SEPARATOR = b"\x1e"
 
+INT32 = range(-(2**31), 2**31)
+INT64 = range(-(2**63), 2**63)
+
+#: ``\uD800``-``\uDFFF`` escapes: the only way a JSON text can carry a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
 
 def to_jsonable(value: Any) -> Any:
     """Fallback for values ``json`` cannot write: the conventions of the .NET JSON protocol."""
@@ -54,8 +61,33 @@ def to_jsonable(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=to_jsonable)
-_decoder = json.JSONDecoder()
+def _reject_constant(name: str) -> Any:
+    # Python reads NaN and Infinity, JSON has neither: echoing one back would break JSON.parse.
+    raise ProtocolError(f"Error reading JSON: '{name}' is not a JSON value.")
+
+
+# allow_nan=False: a NaN result raises ValueError (a Completion error) instead of writing
+# a token that no JSON client can read.
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=to_jsonable, allow_nan=False)
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """A ``str`` that cannot be written as UTF-8 again, anywhere in a decoded value."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+    return False
 
 
 def _require(obj: dict[str, Any], key: str, kind: type, kind_name: str) -> Any:
@@ -84,7 +116,7 @@ def _headers(obj: dict[str, Any]) -> dict[str, str] | None:
     for key, value in headers.items():
         if not isinstance(value, str):
             raise ProtocolError(f"Expected header '{key}' to be of type String.")
-    return headers
+    return headers or None
 
 
 def _stream_ids(obj: dict[str, Any]) -> list[str] | None:
@@ -94,10 +126,22 @@ def _stream_ids(obj: dict[str, Any]) -> list[str] | None:
     return ids or None
 
 
-def _invocation_id(obj: dict[str, Any]) -> str:
-    value = _require(obj, "invocationId", str, "String")
+def _non_empty(obj: dict[str, Any], key: str) -> str:
+    """A required string where null and "" count as missing, as in the .NET reader."""
+    value = _optional(obj, key, str, "String")
     if not value:
-        raise ProtocolError("Expected 'invocationId' to be a non-empty string.")
+        raise ProtocolError(f"Missing required property '{key}'.")
+    return value
+
+
+def _invocation_id(obj: dict[str, Any]) -> str:
+    return _non_empty(obj, "invocationId")
+
+
+def _sequence_id(obj: dict[str, Any]) -> int:
+    value = _require(obj, "sequenceId", int, "Number")
+    if value not in INT64:
+        raise ProtocolError("Expected 'sequenceId' to be an Int64.")
     return value
 
 
@@ -106,9 +150,11 @@ def message_from_dict(obj: Any) -> HubMessage | None:
     if not isinstance(obj, dict):
         raise ProtocolError("Expected a JSON object.")
     kind = _require(obj, "type", int, "Number")
+    if kind not in INT32:
+        raise ProtocolError("Expected 'type' to be of type Number.")
     if kind == INVOCATION:
         return InvocationMessage(
-            target=_require(obj, "target", str, "String"),
+            target=_non_empty(obj, "target"),
             arguments=_require(obj, "arguments", list, "Array"),
             invocation_id=_optional(obj, "invocationId", str, "String") or None,
             stream_ids=_stream_ids(obj),
@@ -117,7 +163,7 @@ def message_from_dict(obj: Any) -> HubMessage | None:
     if kind == STREAM_INVOCATION:
         return StreamInvocationMessage(
             invocation_id=_invocation_id(obj),
-            target=_require(obj, "target", str, "String"),
+            target=_non_empty(obj, "target"),
             arguments=_require(obj, "arguments", list, "Array"),
             stream_ids=_stream_ids(obj),
             headers=_headers(obj),
@@ -146,9 +192,9 @@ def message_from_dict(obj: Any) -> HubMessage | None:
         allow = _optional(obj, "allowReconnect", bool, "Boolean")
         return CloseMessage(_optional(obj, "error", str, "String"), bool(allow))
     if kind == ACK:
-        return AckMessage(_require(obj, "sequenceId", int, "Number"))
+        return AckMessage(_sequence_id(obj))
     if kind == SEQUENCE:
-        return SequenceMessage(_require(obj, "sequenceId", int, "Number"))
+        return SequenceMessage(_sequence_id(obj))
     return None
 
 
@@ -158,7 +204,7 @@ def message_to_dict(message: HubMessage) -> dict[str, Any]:
     if isinstance(message, InvocationMessage):
         if message.headers:
             obj["headers"] = message.headers
-        if message.invocation_id is not None:
+        if message.invocation_id:
             obj["invocationId"] = message.invocation_id
         obj["target"] = message.target
         obj["arguments"] = message.arguments
@@ -204,22 +250,31 @@ class JsonHubProtocol:
     binary = False
 
     def parse(self, buffer: bytearray, max_size: int | None) -> list[HubMessage]:
-        """Take every complete record out of ``buffer``; an incomplete tail stays in it."""
+        """Take every complete record out of ``buffer``; an incomplete tail stays in it.
+
+        ``max_size`` counts the record with its separator, as the .NET server does; a
+        tail that already reaches it cannot end in time, so it fails without waiting.
+        """
         messages: list[HubMessage] = []
         start = 0
-        while True:
-            end = buffer.find(RECORD_SEPARATOR, start)
-            if end < 0:
-                if max_size is not None and len(buffer) - start > max_size:
+        try:
+            while True:
+                end = buffer.find(RECORD_SEPARATOR, start)
+                if end < 0:
+                    if max_size is not None and len(buffer) - start >= max_size:
+                        raise MessageTooLargeError(max_size)
+                    break
+                if max_size is not None and end + 1 - start > max_size:
                     raise MessageTooLargeError(max_size)
-                break
-            if max_size is not None and end - start > max_size:
-                raise MessageTooLargeError(max_size)
-            message = self.decode(bytes(buffer[start:end]))
-            if message is not None:
-                messages.append(message)
-            start = end + 1
-        del buffer[:start]
+                message = self.decode(bytes(buffer[start:end]))
+                if message is not None:
+                    messages.append(message)
+                start = end + 1
+        except ProtocolError as exc:
+            exc.parsed = messages
+            raise
+        finally:
+            del buffer[:start]
         return messages
 
     def decode(self, record: bytes) -> HubMessage | None:
@@ -231,6 +286,8 @@ class JsonHubProtocol:
             obj = _decoder.decode(text)
         except (ValueError, RecursionError) as exc:
             raise ProtocolError(f"Error reading JSON: {exc.__class__.__name__}.") from None
+        if _SURROGATE_ESCAPE.search(record) and _has_lone_surrogate(obj):
+            raise ProtocolError("Error reading JSON: a string holds an unpaired surrogate.")
         return message_from_dict(obj)
 
     def encode(self, message: HubMessage) -> bytes:

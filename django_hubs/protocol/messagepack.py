@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 
 from .errors import MessageTooLargeError, ProtocolError
-from .json import to_jsonable
+from .json import INT32, INT64, to_jsonable
 from .messages import (
     ACK,
     CANCEL_INVOCATION,
@@ -82,18 +82,32 @@ def _str(value: Any, name: str) -> str:
     return value
 
 
-def _id(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ProtocolError("Reading 'invocationId' as a non-empty String failed.")
+def _int(value: Any, name: str, bounds: range) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value not in bounds:
+        kind = "Int32" if bounds is INT32 else "Int64"
+        raise ProtocolError(f"Reading '{name}' as {kind} failed.")
     return value
+
+
+def _non_empty(value: Any, name: str, what: str) -> str:
+    """The .NET reader's check: a string that is neither nil nor empty."""
+    if value is not None and not isinstance(value, str):
+        raise ProtocolError(f"Reading '{name}' as String failed.")
+    if not value:
+        raise ProtocolError(f"Null or empty {what}.")
+    return value
+
+
+def _id(value: Any, message: str) -> str:
+    return _non_empty(value, "invocationId", f"invocation ID for {message} message")
 
 
 def _headers(value: Any) -> dict[str, str] | None:
     if not isinstance(value, dict):
-        raise ProtocolError("Reading 'headers' as Map failed.")
+        raise ProtocolError("Reading map length for 'headers' failed.")
     for key, item in value.items():
-        if not isinstance(key, str) or not isinstance(item, str) or not key or not item:
-            raise ProtocolError("Null or empty key in header.")
+        _non_empty(key, "headers.Key", "key in header")
+        _non_empty(item, "headers.Value", "value in header")
     return value or None
 
 
@@ -107,8 +121,8 @@ def _stream_ids(body: list[Any]) -> list[str] | None:
     if len(body) < 6 or body[5] is None:
         return None
     ids = _list(body[5], "streamIds")
-    if not all(isinstance(i, str) for i in ids):
-        raise ProtocolError("Reading 'streamIds' as Array of String failed.")
+    for stream_id in ids:
+        _non_empty(stream_id, "streamIds", "value in streamIds received")
     return ids or None
 
 
@@ -120,16 +134,14 @@ def _need(body: list[Any], count: int, name: str) -> None:
 def message_from_array(body: Any) -> HubMessage | None:
     if not isinstance(body, list) or not body:
         raise ProtocolError("Message is not a non-empty MessagePack array.")
-    kind = body[0]
-    if not isinstance(kind, int) or isinstance(kind, bool):
-        raise ProtocolError("Reading 'type' as Int32 failed.")
+    kind = _int(body[0], "messageType", INT32)
     if kind == INVOCATION:
         _need(body, 5, "Invocation")
         invocation_id = body[2]
         if invocation_id is not None and not isinstance(invocation_id, str):
             raise ProtocolError("Reading 'invocationId' as String failed.")
         return InvocationMessage(
-            target=_str(body[3], "target"),
+            target=_non_empty(body[3], "target", "target for Invocation message"),
             arguments=_list(body[4], "arguments"),
             invocation_id=invocation_id or None,
             stream_ids=_stream_ids(body),
@@ -138,23 +150,25 @@ def message_from_array(body: Any) -> HubMessage | None:
     if kind == STREAM_INVOCATION:
         _need(body, 5, "StreamInvocation")
         return StreamInvocationMessage(
-            invocation_id=_id(body[2]),
-            target=_str(body[3], "target"),
+            invocation_id=_id(body[2], "StreamInvocation"),
+            target=_non_empty(body[3], "target", "target for StreamInvocation message"),
             arguments=_list(body[4], "arguments"),
             stream_ids=_stream_ids(body),
             headers=_headers(body[1]),
         )
     if kind == STREAM_ITEM:
         _need(body, 4, "StreamItem")
-        return StreamItemMessage(_id(body[2]), body[3], headers=_headers(body[1]))
+        return StreamItemMessage(_id(body[2], "StreamItem"), body[3], headers=_headers(body[1]))
     if kind == COMPLETION:
         _need(body, 4, "Completion")
-        invocation_id = _id(body[2])
-        result_kind = body[3]
+        invocation_id = _id(body[2], "Completion")
+        result_kind = _int(body[3], "resultKind", INT32)
         headers = _headers(body[1])
         if result_kind == ERROR_RESULT:
             _need(body, 5, "Completion")
-            return CompletionMessage(invocation_id, error=_str(body[4], "error"), headers=headers)
+            # A nil error reads as a void completion, as in the .NET reader.
+            error = body[4] if body[4] is None else _str(body[4], "error")
+            return CompletionMessage(invocation_id, error=error, headers=headers)
         if result_kind == VOID_RESULT:
             return CompletionMessage(invocation_id, headers=headers)
         if result_kind == NON_VOID_RESULT:
@@ -163,7 +177,7 @@ def message_from_array(body: Any) -> HubMessage | None:
         raise ProtocolError("Invalid invocation result kind.")
     if kind == CANCEL_INVOCATION:
         _need(body, 3, "CancelInvocation")
-        return CancelInvocationMessage(_id(body[2]), headers=_headers(body[1]))
+        return CancelInvocationMessage(_id(body[2], "CancelInvocation"), headers=_headers(body[1]))
     if kind == PING:
         return PingMessage()
     if kind == CLOSE:
@@ -177,9 +191,7 @@ def message_from_array(body: Any) -> HubMessage | None:
         return CloseMessage(error, allow)
     if kind in (ACK, SEQUENCE):
         _need(body, 2, "Ack" if kind == ACK else "Sequence")
-        sequence_id = body[1]
-        if not isinstance(sequence_id, int) or isinstance(sequence_id, bool):
-            raise ProtocolError("Reading 'sequenceId' as Int64 failed.")
+        sequence_id = _int(body[1], "sequenceId", INT64)
         return AckMessage(sequence_id) if kind == ACK else SequenceMessage(sequence_id)
     return None
 
@@ -189,7 +201,7 @@ def message_to_array(message: HubMessage) -> list[Any]:
         return [
             INVOCATION,
             message.headers or {},
-            message.invocation_id,
+            message.invocation_id or None,
             message.target,
             message.arguments,
             message.stream_ids or [],
@@ -206,7 +218,7 @@ def message_to_array(message: HubMessage) -> list[Any]:
     if isinstance(message, PingMessage):
         return [PING]
     if isinstance(message, CloseMessage):
-        return [CLOSE, message.error, message.allow_reconnect]
+        return [CLOSE, message.error or None, message.allow_reconnect]
     if isinstance(message, AckMessage | SequenceMessage):
         return [message.type, message.sequence_id]
     if isinstance(message, StreamInvocationMessage):
@@ -228,31 +240,43 @@ class MessagePackHubProtocol:
     binary = True
 
     def parse(self, buffer: bytearray, max_size: int | None) -> list[HubMessage]:
+        """Take every complete record out of ``buffer``; an incomplete tail stays in it.
+
+        ``max_size`` counts the length prefix too, as the .NET server does. The check
+        runs as soon as the prefix is complete, so a huge declared length fails at once
+        instead of being buffered.
+        """
         messages: list[HubMessage] = []
         offset = 0
-        while offset < len(buffer):
-            prefix = read_varint(buffer, offset)
-            if prefix is None:
-                break
-            length, start = prefix
-            if length == 0:
-                raise ProtocolError("Invalid payload.")
-            if max_size is not None and length > max_size:
-                raise MessageTooLargeError(max_size)
-            end = start + length
-            if end > len(buffer):
-                break
-            message = self.decode(bytes(buffer[start:end]))
-            if message is not None:
-                messages.append(message)
-            offset = end
-        del buffer[:offset]
+        try:
+            while offset < len(buffer):
+                prefix = read_varint(buffer, offset)
+                if prefix is None:
+                    break
+                length, start = prefix
+                if length == 0:
+                    raise ProtocolError("Invalid payload.")
+                if max_size is not None and start - offset + length > max_size:
+                    raise MessageTooLargeError(max_size)
+                end = start + length
+                if end > len(buffer):
+                    break
+                message = self.decode(bytes(buffer[start:end]))
+                if message is not None:
+                    messages.append(message)
+                offset = end
+        except ProtocolError as exc:
+            exc.parsed = messages
+            raise
+        finally:
+            del buffer[:offset]
         return messages
 
     def decode(self, body: bytes) -> HubMessage | None:
         try:
             value = msgpack.unpackb(body, raw=False, strict_map_key=False, timestamp=3)
-        except (ValueError, msgpack.UnpackException, RecursionError, TypeError) as exc:
+        # OverflowError: a timestamp beyond the years datetime can hold.
+        except (ValueError, msgpack.UnpackException, RecursionError, TypeError, OverflowError) as exc:
             raise ProtocolError(f"Error reading MessagePack: {exc.__class__.__name__}.") from None
         return message_from_array(value)
 
