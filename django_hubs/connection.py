@@ -27,7 +27,16 @@ from .protocol.handshake import (
     handshake_error,
     parse_handshake,
 )
-from .protocol.messages import PING_MESSAGE, CloseMessage, HubMessage, Payload
+from .protocol.messages import (
+    PING_MESSAGE,
+    TRACKABLE_TYPES,
+    AckMessage,
+    CloseMessage,
+    HubMessage,
+    Payload,
+    SequenceMessage,
+)
+from .stateful import MessageBuffer
 from .transports.outbox import Outbox, OutboxOverflow
 
 if TYPE_CHECKING:
@@ -86,6 +95,13 @@ class HubConnection:
         self.busy = False
         self.in_on_connected = False
         self.pings = transport != "LongPolling"
+        #: Negotiate granted stateful reconnect; it is active once the handshake asks for version 2.
+        self.allow_stateful = False
+        self.stateful: MessageBuffer | None = None
+        #: Whether a transport is attached; a stateful connection survives without one for a while.
+        self.attached = True
+        #: Bumped each time a new socket takes the connection over.
+        self.generation = 0
 
         hub = endpoint.hub_class()
         hub.context = HubCallerContext(self)
@@ -119,14 +135,30 @@ class HubConnection:
                 messages = self.protocol.parse(self._buffer, self.options.max_message_size)
             except ProtocolError as exc:
                 for message in getattr(exc, "parsed", ()):
-                    await self.dispatcher.dispatch(message)
+                    await self._dispatch(message)
                 self.fail(exc)
                 return
             for message in messages:
-                await self.dispatcher.dispatch(message)
+                await self._dispatch(message)
+        except ProtocolError as exc:  # a bad Sequence
+            self.fail(exc)
         finally:
             self.busy = False
             self.last_received = self._loop.time()
+
+    async def _dispatch(self, message: HubMessage) -> None:
+        buffer = self.stateful
+        if buffer is not None:
+            if message.type in TRACKABLE_TYPES:
+                if not buffer.accept():
+                    return  # already processed before the reconnect
+            elif isinstance(message, AckMessage):
+                buffer.acknowledge(message.sequence_id)
+                return
+            elif isinstance(message, SequenceMessage):
+                buffer.restart_at(message.sequence_id)
+                return
+        await self.dispatcher.dispatch(message)
 
     async def _handshake(self) -> bool:
         max_size = self.options.max_message_size
@@ -158,6 +190,8 @@ class HubConnection:
             return False
         self.protocol = protocol
         self.handshake_version = request.version
+        if self.allow_stateful and request.version >= 2 and self.transport == "WebSockets":
+            self.stateful = MessageBuffer(self.options.stateful_reconnect_buffer_size)
         self.outbox.binary = protocol.binary
         self.outbox.put(HANDSHAKE_SUCCESS)
         self.last_sent = self._loop.time()
@@ -195,7 +229,7 @@ class HubConnection:
         """Encode and queue one message; encoding errors (unserialisable values) propagate."""
         if self.protocol is None:
             return
-        self._put(self.protocol.encode(message))
+        self._put(self.protocol.encode(message), message.type in TRACKABLE_TYPES)
 
     def send_payload(self, payload: Payload) -> None:
         """Queue a message shared by many connections, encoded once per protocol."""
@@ -205,18 +239,53 @@ class HubConnection:
         data = payload.encoded.get(protocol.name)
         if data is None:
             data = payload.encoded[protocol.name] = protocol.encode(payload.message)
-        self._put(data)
+        self._put(data, True)
 
-    def _put(self, data: bytes) -> None:
+    def _put(self, data: bytes, trackable: bool = False) -> None:
+        buffer = self.stateful
+        if buffer is not None and trackable:
+            buffer.add(data)
+            if buffer.over_limit:
+                self._overflow(OutboxOverflow(f"{buffer.buffered_bytes} unacknowledged bytes, limit {buffer.limit}"))
+                return
+        if not self.attached:
+            return  # kept in the stateful buffer until the client reconnects
         try:
             self.outbox.put(data)
         except OutboxOverflow as exc:
-            logger.warning("closing %s: the client is not reading (%s)", self.connection_id, exc)
-            self.close_reason = exc
-            self.state = State.CLOSING
-            self.outbox.close()
+            self._overflow(exc)
             return
         self.last_sent = self._loop.time()
+
+    def _overflow(self, exc: OutboxOverflow) -> None:
+        logger.warning("closing %s: the client is not reading (%s)", self.connection_id, exc)
+        self.close_reason = exc
+        self.state = State.CLOSING
+        self.stateful = None
+        self.outbox.close()
+
+    # --- stateful reconnect ----------------------------------------------------------
+
+    def detach(self) -> None:
+        """The socket dropped without a close: keep the connection for a reconnect."""
+        self.attached = False
+        self.outbox.close()
+        logger.info("connection %s lost its socket; waiting for a stateful reconnect", self.connection_id)
+
+    def resume(self, outbox: Outbox) -> int:
+        """A new socket takes over: Sequence first, then every unacknowledged message."""
+        assert self.stateful is not None and self.protocol is not None
+        self.outbox.close()
+        self.generation += 1
+        self.outbox = outbox
+        outbox.binary = self.protocol.binary
+        outbox.put(self.protocol.encode(SequenceMessage(self.stateful.replay_from())))
+        for data in self.stateful.unacknowledged():
+            outbox.put(data)
+        self.attached = True
+        self.last_sent = self.last_received = self._loop.time()
+        logger.info("connection %s resumed (stateful reconnect)", self.connection_id)
+        return self.generation
 
     # --- closing --------------------------------------------------------------------
 
@@ -224,6 +293,7 @@ class HubConnection:
         """Send a Close message and end the transport once it is written."""
         if self.state is State.CLOSING or self.state is State.CLOSED:
             return
+        self.stateful = None  # closing is final: no resume after this
         if self.protocol is not None and self.state is State.CONNECTED:
             self.send(CloseMessage(error, allow_reconnect))
         self.state = State.CLOSING
@@ -273,8 +343,10 @@ class HubConnection:
             if now - self.created > options.handshake_timeout:
                 self._refuse_handshake(HANDSHAKE_CANCELED, "no handshake within HUBS_HANDSHAKE_TIMEOUT")
             return
-        if self.state is not State.CONNECTED:
+        if self.state is not State.CONNECTED or not self.attached:
             return
+        if self.stateful is not None and (ack := self.stateful.ack_due()) is not None:
+            self._put(self.protocol.encode(AckMessage(ack)) if self.protocol else b"")
         if self.expires_at is not None and options.close_on_token_expiry and wall_now >= self.expires_at:
             logger.info("closing %s: its access token expired", self.connection_id)
             self.close_reason = HubError("The access token expired.")

@@ -90,6 +90,7 @@ class WebSocketTransport:
 
         token = query_value(scope_query(scope), "id")
         record: ConnectionRecord | None = None
+        resuming: HubConnection | None = None
         if token:
             record = manager.get(token)
             if record is None or record.endpoint is not endpoint:
@@ -98,12 +99,15 @@ class WebSocketTransport:
             if record.transport not in (None, "WebSockets"):
                 await deny(scope, send, 400, "Cannot change transports mid-connection")
                 return
-            if record.active:
-                await deny(scope, send, 409)
-                return
             if record.user_id != endpoint.hub_class.get_user_identifier(user):
                 logger.warning("websocket refused for %s: not the user who negotiated it", record.connection_id)
                 await deny(scope, send, 403, "Forbidden")
+                return
+            existing = record.connection
+            if existing is not None and existing.stateful is not None and existing.state is State.CONNECTED:
+                resuming = existing  # stateful reconnect: this socket replaces the old one
+            elif record.active or existing is not None:
+                await deny(scope, send, 409)
                 return
             record.transport = "WebSockets"
             record.active += 1
@@ -113,22 +117,32 @@ class WebSocketTransport:
 
         await send({"type": "websocket.accept"})
         outbox = Outbox(endpoint.options.max_outgoing_buffer)
-        connection = HubConnection(endpoint, connection_id, scope, user, "WebSockets", outbox)
-        if record is not None:
-            record.connection = connection
+        if resuming is not None:
+            connection = resuming
+            generation = connection.resume(outbox)
+        else:
+            connection = HubConnection(endpoint, connection_id, scope, user, "WebSockets", outbox)
+            connection.allow_stateful = record is not None and record.stateful
+            generation = connection.generation
+            if record is not None:
+                record.connection = connection
         writer = asyncio.get_running_loop().create_task(write(send, outbox))
         error: BaseException | None = None
+        dropped = False
         try:
             while True:
                 event = await receive()
                 kind = event["type"]
                 if kind == "websocket.receive":
+                    if connection.generation != generation:
+                        break  # a newer socket took this connection over
                     data = event.get("bytes")
                     if data is None:
                         data = (event.get("text") or "").encode("utf-8")
                     await connection.receive(data)
                 elif kind == "websocket.disconnect":
                     code = event.get("code", 1005)
+                    dropped = code not in (1000, 1001)
                     if code not in (1000, 1001, 1005) and connection.state is State.CONNECTED:
                         error = ConnectionError(f"WebSocket closed with status code {code}.")
                     break
@@ -139,8 +153,15 @@ class WebSocketTransport:
             outbox.close()
             if record is not None:
                 record.active -= 1
-                manager.remove(record)
-            await connection.transport_closed(error)
+                record.touch()
+            if connection.generation != generation:
+                pass  # replaced by a newer socket, which owns the connection now
+            elif dropped and connection.stateful is not None and connection.state is State.CONNECTED and record:
+                connection.detach()  # the record's inactivity timeout disposes it if nobody comes back
+            else:
+                if record is not None:
+                    manager.remove(record)
+                await connection.transport_closed(error)
             if not writer.done():
                 # Give the writer a moment to flush a final Close; then the socket is gone anyway.
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):

@@ -225,3 +225,88 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(10)
         self.process = None
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to a server; ``drop()`` cuts every connection with no close frame."""
+
+    def __init__(self, target_port: int) -> None:
+        import asyncio
+        import threading
+
+        self.target_port = target_port
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._writers: set[Any] = set()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        import asyncio
+
+        asyncio.set_event_loop(self._loop)
+
+        async def pipe(reader: Any, writer: Any) -> None:
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                writer.close()
+
+        async def handle(client_reader: Any, client_writer: Any) -> None:
+            try:
+                server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            except OSError:
+                client_writer.close()
+                return
+            self._writers.update((client_writer, server_writer))
+            await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+            self._writers.difference_update((client_writer, server_writer))
+
+        async def serve() -> None:
+            self._server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+            self._ready.set()
+
+        self._loop.run_until_complete(serve())
+        self._loop.run_forever()
+
+    def drop(self) -> None:
+        """Abort every proxied TCP connection (RST, no WebSocket close frame)."""
+        import threading
+
+        done = threading.Event()
+
+        def abort() -> None:
+            for writer in list(self._writers):
+                writer.transport.abort()
+            self._writers.clear()
+            done.set()
+
+        self._loop.call_soon_threadsafe(abort)
+        done.wait(5)
+
+    def close(self) -> None:
+        import asyncio
+
+        async def shutdown() -> None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()

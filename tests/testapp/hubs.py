@@ -106,6 +106,22 @@ class TestHub(Hub):
         self.context.items["running"] -= 1
         return running
 
+    async def start_numbers(self, count: int, delay: float) -> None:
+        """Send ``Number(i)`` to the caller in the background, for the stateful-reconnect test."""
+
+        async def numbers() -> None:
+            for i in range(count):
+                await self.clients.caller.send("Number", i)
+                await asyncio.sleep(delay)
+
+        self.context.items["numbers"] = asyncio.get_running_loop().create_task(numbers())
+
+    async def record(self, value: int) -> None:
+        self.context.items.setdefault("recorded", []).append(value)
+
+    async def recorded(self) -> list[int]:
+        return self.context.items.get("recorded", [])
+
     async def counter(self, count: int, delay: float = 0.0) -> AsyncIterator[int]:
         for i in range(count):
             yield i

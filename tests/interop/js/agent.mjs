@@ -4,7 +4,7 @@ import * as readline from "node:readline";
 import { connect, signalR } from "./common.mjs";
 
 const connections = new Map();
-const RECEIVED = ["Receive", "ReceiveMessage", "Left", "Welcome"];
+const RECEIVED = ["Receive", "ReceiveMessage", "Left", "Welcome", "Number"];
 
 async function handle(command) {
   const { op, name } = command;
@@ -16,6 +16,7 @@ async function handle(command) {
       const connection = connect(command.url, {
         protocol: command.protocol,
         reconnect: command.reconnect,
+        configure: command.stateful ? (builder) => builder.withStatefulReconnect() : undefined,
         http: {
           ...(command.transport ? { transport: signalR.HttpTransportType[command.transport] } : {}),
           ...(command.accessToken ? { accessTokenFactory: () => command.accessToken } : {}),
@@ -39,6 +40,16 @@ async function handle(command) {
     case "send":
       await entry.connection.send(command.method, ...(command.args ?? []));
       return {};
+    case "sendmany": {
+      // In the background: the test drops the socket while these are on their way.
+      (async () => {
+        for (let i = 0; i < command.count; i++) {
+          await entry.connection.send(command.method, i);
+          await new Promise((resolve) => setTimeout(resolve, command.delayMs ?? 10));
+        }
+      })().catch((error) => entry.events.push(["sendmany-error", error.message]));
+      return {};
+    }
     case "received":
       return { messages: entry.messages.splice(0) };
     case "wait": {
