@@ -51,3 +51,22 @@ process.on("unhandledRejection", (error) => {
   console.error(error);
   process.exit(1);
 });
+
+// A wire tap: every WebSocket text frame the client sends and receives, parsed into records.
+// Pass `tap.http` and `tap.configure` to connect(); the client logs frame contents at Trace
+// level with logMessageContent, and the tap reads them back instead of printing them.
+export function wireTap() {
+  const tap = { sent: [], received: [] };
+  const pattern = /^\(WebSockets transport\) (sending data|data received)\. String data of length \d+\. Content: '([\s\S]*)'\.$/;
+  tap.logger = {
+    log(level, message) {
+      const match = pattern.exec(message);
+      if (!match) return;
+      const records = match[2].split("\x1e").filter((record) => record.length > 0);
+      (match[1] === "sending data" ? tap.sent : tap.received).push(...records.map((record) => JSON.parse(record)));
+    },
+  };
+  tap.http = { logMessageContent: true };
+  tap.configure = (builder) => builder.configureLogging(tap.logger);
+  return tap;
+}
