@@ -17,14 +17,18 @@ def get_asgi_application(websocket: Any = None, http: Any = None) -> Any:
     django.setup(set_prefix=False)
     http_app = http if http is not None else django_asgi_application()
 
-    from channels.auth import AuthMiddlewareStack
     from channels.routing import ProtocolTypeRouter
 
+    from .auth import HubsAuthMiddlewareStack
+    from .cors import HubsCorsMiddleware
+    from .origins import OriginCheckMiddleware
     from .transports.websocket import WebSocketTransport
 
     return ProtocolTypeRouter(
         {
-            "http": http_app,
-            "websocket": AuthMiddlewareStack(WebSocketTransport(fallback=websocket)),
+            # CORS for negotiate and the hub paths; the rest of the site keeps cors-headers' answer.
+            "http": HubsCorsMiddleware(http_app),
+            # Origin check, then a JWT, then the session cookie, before any hub code runs.
+            "websocket": OriginCheckMiddleware(HubsAuthMiddlewareStack(WebSocketTransport(fallback=websocket))),
         }
     )

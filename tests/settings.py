@@ -3,7 +3,9 @@
 import os
 
 SECRET_KEY = "tests-only"
-DEBUG = False
+# simplejwt signs with SECRET_KEY by default; PyJWT warns about HMAC keys under 32 bytes.
+SIMPLE_JWT = {"SIGNING_KEY": "tests-only-jwt-signing-key-of-32-bytes-or-more"}
+DEBUG = os.environ.get("HUBS_TEST_DEBUG") == "1"
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -13,6 +15,7 @@ INSTALLED_APPS = [
     "channels",
     "django_hubs",
     "tests.testapp",
+    "demo_project.chat",  # tests/test_demo.py: the demo's models and hub, in process
 ]
 MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
@@ -21,7 +24,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
-ROOT_URLCONF = "tests.urls"
+ROOT_URLCONF = os.environ.get("HUBS_TEST_URLCONF", "tests.urls")
 ASGI_APPLICATION = "tests.asgi.application"
 DATABASES = {
     "default": {
@@ -50,6 +53,14 @@ for _name in (
         globals()[_name] = float(os.environ[_name])
 if "HUBS_MAX_PARALLEL_INVOCATIONS" in os.environ:
     HUBS_MAX_PARALLEL_INVOCATIONS = int(os.environ["HUBS_MAX_PARALLEL_INVOCATIONS"])
+if "HUBS_MAX_MESSAGE_SIZE" in os.environ:
+    HUBS_MAX_MESSAGE_SIZE = int(os.environ["HUBS_MAX_MESSAGE_SIZE"])
+# The security tests' live servers: trusted origins, and daphne's runserver (manage.py runserver).
+CORS_ALLOWED_ORIGINS = [o for o in os.environ.get("HUBS_TEST_CORS_ORIGINS", "").split(",") if o]
+if os.environ.get("HUBS_TEST_RUNSERVER") == "1":
+    INSTALLED_APPS.insert(0, "daphne")
+# hubs/detailed turns detailed errors on outside DEBUG on purpose.
+SILENCED_SYSTEM_CHECKS = ["django_hubs.W005"]
 if "HUBS_TRANSPORTS" in os.environ:  # comma-separated, e.g. "ServerSentEvents,LongPolling"
     HUBS_TRANSPORTS = [name.strip() for name in os.environ["HUBS_TRANSPORTS"].split(",") if name.strip()]
 

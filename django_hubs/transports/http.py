@@ -1,40 +1,192 @@
-"""Requests to the hub path itself that are not WebSocket upgrades: SSE, long polling, sends.
+"""Requests to the hub path that are not WebSocket upgrades (spec sections 2.0 to 2.5).
 
-Server-Sent Events and long polling are not implemented yet; their requests get the
-official server's answer for a transport that is not enabled, and negotiate does not
-list them, so clients never pick them.
+``GET`` with ``Accept: text/event-stream`` opens Server-Sent Events, any other ``GET`` is a
+long poll, ``POST`` carries client data for both, ``DELETE`` ends a long-polling
+connection. These are async Django views, so Django's middleware (CORS, sessions,
+authentication) runs for them as for the rest of the site.
+
+Every request must come from the identity that negotiated the connection: the token in
+``id`` alone does not let another user read or write it.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..endpoints import find_endpoint
-from .manager import manager
+from ..auth import authenticate
+from ..connection import HubConnection
+from ..endpoints import HubEndpoint, find_endpoint
+from ..hub import is_authorized
+from . import longpolling, sse
+from .manager import ConnectionRecord, manager
 from .negotiate import plain
+from .outbox import Outbox
 from .query import query_value
+from .request import request_user
+
+logger = logging.getLogger("django_hubs.transport")
+
+SSE = "ServerSentEvents"
+LONG_POLLING = "LongPolling"
+
+#: Bytes a connection may receive before its transport starts (the official server's
+#: ``ApplicationMaxBufferSize``): enough for a handshake and a few messages.
+EARLY_INPUT_LIMIT = 64 * 1024
+#: POST bodies are fed to the connection in pieces of this size.
+CHUNK_SIZE = 64 * 1024
 
 
 @csrf_exempt
+@authenticate
 async def hub_endpoint(request: HttpRequest, hub_path: str) -> HttpResponse:
     endpoint = find_endpoint(hub_path)
     if endpoint is None:
         return plain(404)
-    if request.method not in ("GET", "POST", "DELETE"):
-        return plain(405, "Method not allowed")
     if request.method == "GET":
-        if "text/event-stream" in request.headers.get("Accept", ""):
-            return plain(404, "ServerSentEvents transport not supported by this end point type")
-        return plain(404, "LongPolling transport not supported by this end point type")
+        if "text/event-stream" in request.headers.get("Accept", "").lower():
+            return await open_event_stream(request, endpoint)
+        return longpolling.no_cache(await long_poll(request, endpoint))
+    if request.method == "POST":
+        return await send(request, endpoint)
+    if request.method == "DELETE":
+        return await terminate(request, endpoint)
+    return plain(405, "Method not allowed")
+
+
+# --- the requests -------------------------------------------------------------------
+
+
+async def open_event_stream(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse:
+    found = find_record(request, endpoint, SSE)
+    if isinstance(found, HttpResponse):
+        return found
+    user, refused = await check_user(request, found)
+    if refused is not None:
+        return refused
+    # No await from here on: two GETs racing for one connection cannot both pass.
+    if found.transport not in (None, SSE):
+        return plain(400, "Cannot change transports mid-connection")
+    if found.connection is not None:
+        return plain(409)
+    connection = start(request, found, user, SSE)
+    await feed_early_input(found, connection)
+    return sse.event_stream(found, connection)
+
+
+async def long_poll(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse:
+    found = find_record(request, endpoint, LONG_POLLING)
+    if isinstance(found, HttpResponse):
+        return found
+    user, refused = await check_user(request, found)
+    if refused is not None:
+        return refused
+    if found.transport not in (None, LONG_POLLING):
+        return plain(400, "Cannot change transports mid-connection")
+    connection = found.connection
+    if connection is None:
+        # The first poll only starts the connection, and answers at once.
+        connection = start(request, found, user, LONG_POLLING)
+        await feed_early_input(found, connection)
+        return longpolling.poll_response(200)
+    expires_at = getattr(request, "hubs_token_expires_at", None)
+    if expires_at is not None:
+        connection.expires_at = expires_at  # each poll may carry a refreshed token
+    return await longpolling.poll(found, connection)
+
+
+async def send(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse:
+    found = find_record(request, endpoint)
+    if isinstance(found, HttpResponse):
+        return found
+    if found.transport == "WebSockets":
+        return plain(405, "POST requests are not allowed for WebSocket connections.")
+    _, refused = await check_user(request, found)
+    if refused is not None:
+        return refused
+    async with found.send_lock:
+        disposed = manager.get(found.token) is not found  # while this request waited for its turn
+        if disposed:
+            return plain(404)
+        connection = found.connection
+        if connection is None:
+            body = request.read()
+            if len(found.early_input) + len(body) > EARLY_INPUT_LIMIT:
+                logger.warning("refused a send to %s: too much data before the transport", found.connection_id)
+                return plain(413, "Too much data sent before the transport started.")
+            found.early_input += body
+        else:
+            while chunk := request.read(CHUNK_SIZE):
+                await connection.receive(chunk)
+    return plain(200)
+
+
+async def terminate(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse:
+    found = find_record(request, endpoint)
+    if isinstance(found, HttpResponse):
+        return found
+    if found.transport != LONG_POLLING:
+        return plain(400, "Cannot terminate this connection using the DELETE endpoint.")
+    _, refused = await check_user(request, found)
+    if refused is not None:
+        return refused
+    return await longpolling.terminate(found)
+
+
+# --- shared steps ---------------------------------------------------------------------
+
+
+def find_record(
+    request: HttpRequest, endpoint: HubEndpoint, transport: str | None = None
+) -> ConnectionRecord | HttpResponse:
+    """The negotiated connection named by ``id``, or the official server's refusal."""
     token = query_value(request.GET, "id")
     if not token:
         return plain(400, "Connection ID required")
     record = manager.get(token)
     if record is None or record.endpoint is not endpoint:
         return plain(404, "No Connection with that ID")
-    if request.method == "POST" and record.transport == "WebSockets":
-        return plain(405, "POST requests are not allowed for WebSocket connections.")
-    if request.method == "DELETE":
-        return plain(400, "Cannot terminate this connection using the DELETE endpoint.")
-    return plain(404, "No Connection with that ID")
+    if transport is not None and transport not in endpoint.options.transports:
+        return plain(404, f"{transport} transport not supported by this end point type")
+    return record
+
+
+async def check_user(request: HttpRequest, record: ConnectionRecord) -> tuple[Any, HttpResponse | None]:
+    """The request's user, and a refusal unless it may use the hub and negotiated this connection."""
+    user = await request_user(request)
+    hub_class = record.endpoint.hub_class
+    if not await is_authorized(hub_class.authorization, user):
+        logger.info("%s refused for %s: unauthorized", request.method, record.connection_id)
+        return user, plain(401, "Unauthorized")
+    if hub_class.get_user_identifier(user) != record.user_id:
+        logger.warning("%s refused for %s: not the user who negotiated it", request.method, record.connection_id)
+        return user, plain(403, "Forbidden")
+    return user, None
+
+
+def start(request: HttpRequest, record: ConnectionRecord, user: Any, transport: str) -> HubConnection:
+    """Bind the record to its transport and create the hub connection (no await: see callers)."""
+    endpoint = record.endpoint
+    scope: dict[str, Any] = {**request.scope, "user": user}
+    expires_at = getattr(request, "hubs_token_expires_at", None)
+    if expires_at is not None:
+        scope["hubs_token_expires_at"] = expires_at
+    outbox = Outbox(endpoint.options.max_outgoing_buffer)
+    connection = HubConnection(endpoint, record.connection_id, scope, user, transport, outbox)
+    record.transport = transport
+    record.connection = connection
+    record.outbox = outbox
+    record.touch()
+    return connection
+
+
+async def feed_early_input(record: ConnectionRecord, connection: HubConnection) -> None:
+    """Hand the connection what was POSTed before its transport started, in order."""
+    async with record.send_lock:
+        if record.early_input:
+            data = bytes(record.early_input)
+            record.early_input.clear()
+            await connection.receive(data)

@@ -43,6 +43,10 @@ class ConnectionRecord:
     active: int = 0
     #: Serialises POSTs, as the official server does.
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Bytes POSTed before the transport started (signalrcore sends its handshake before the first poll).
+    early_input: bytearray = field(default_factory=bytearray)
+    #: Set to release the long poll now waiting, when a newer poll replaces it.
+    current_poll: asyncio.Event | None = None
 
     def touch(self) -> None:
         self.last_seen = asyncio.get_running_loop().time()

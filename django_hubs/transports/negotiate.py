@@ -8,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from ..auth import authenticate
 from ..endpoints import find_endpoint
 from ..hub import is_authorized
 from .manager import manager
@@ -42,6 +43,7 @@ def available_transports(transports: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 @csrf_exempt
+@authenticate
 async def negotiate(request: HttpRequest, hub_path: str) -> HttpResponse:
     endpoint = find_endpoint(hub_path)
     if endpoint is None:
@@ -66,7 +68,13 @@ async def negotiate(request: HttpRequest, hub_path: str) -> HttpResponse:
     if not await is_authorized(endpoint.hub_class.authorization, user):
         return plain(401, "Unauthorized")
 
-    stateful = False  # Stateful reconnect is not offered until the server implements it.
+    # Offered only to clients that ask (an unasked offer makes the JS client fail) and only
+    # over WebSockets, the one transport the clients resume.
+    stateful = (
+        endpoint.options.stateful_reconnect
+        and (query_value(request.GET, "useStatefulReconnect") or "").lower() == "true"
+        and "WebSockets" in endpoint.options.transports
+    )
     record = manager.create(endpoint, version, stateful, endpoint.hub_class.get_user_identifier(user))
     body: dict[str, Any] = {}
     if stateful:

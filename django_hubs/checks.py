@@ -1,0 +1,276 @@
+"""``manage.py check``: HUBS_* settings that cannot work, and CORS settings that are unsafe for SignalR.
+
+Errors (``django_hubs.E0xx``) are settings django-hubs cannot use; warnings
+(``django_hubs.W0xx``) are configurations the "Security considerations in ASP.NET Core
+SignalR" guidance calls unsafe, or that leave other endpoints a SignalR page talks to
+behind the hubs' own CORS answer (see ``django_hubs.cors``).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
+
+from corsheaders.conf import conf as cors_conf
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning
+from django.utils.module_loading import import_string
+
+from . import conf
+from .cors import REQUIRED_HEADERS
+from .hub import Hub
+
+# --- settings types -------------------------------------------------------------------
+
+
+def _is_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be True or False"
+
+
+def _is_duration(value: Any) -> str | None:
+    if isinstance(value, datetime.timedelta):
+        return None if value.total_seconds() > 0 else "must be a positive duration"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "must be a number of seconds (int or float) or a timedelta"
+    return None if value > 0 else "must be a positive number of seconds"
+
+
+def _is_count(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return "must be a positive integer"
+    return None
+
+
+def _is_size_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return "must be a positive number of bytes, or None for no limit"
+    return None
+
+
+def _is_subset(allowed: tuple[str, ...]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+            return f"must be a non-empty list drawn from {list(allowed)}"
+        unknown = [item for item in value if item not in allowed]
+        if unknown:
+            return f"has unknown entries {unknown}; choose from {list(allowed)}"
+        return None
+
+    return check
+
+
+def _is_names(value: Any) -> str | None:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        return "must be a list of query parameter names"
+    if not all(isinstance(item, str) and item for item in value):
+        return "must contain non-empty strings only"
+    return None
+
+
+VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    "HUBS_DETAILED_ERRORS": _is_bool,
+    "HUBS_CLOSE_ON_TOKEN_EXPIRY": _is_bool,
+    "HUBS_STATEFUL_RECONNECT": _is_bool,
+    **{name: _is_duration for name in conf.DURATIONS},
+    "HUBS_MAX_PARALLEL_INVOCATIONS": _is_count,
+    "HUBS_STREAM_BUFFER_CAPACITY": _is_count,
+    "HUBS_STATEFUL_RECONNECT_BUFFER_SIZE": _is_count,
+    "HUBS_MAX_MESSAGE_SIZE": _is_size_or_none,
+    "HUBS_MAX_OUTGOING_BUFFER": _is_size_or_none,
+    "HUBS_TRANSPORTS": _is_subset(conf.ALL_TRANSPORTS),
+    "HUBS_PROTOCOLS": _is_subset(conf.ALL_PROTOCOLS),
+    "HUBS_REDACTED_QUERY_PARAMS": _is_names,
+}
+
+
+def _per_hub_names() -> dict[str, str]:
+    """Keys a hub's dict in ``HUBS`` may override, mapped to the setting they stand for."""
+    names = {}
+    for field in fields(conf.HubOptions):
+        setting = "HUBS_" + field.name.upper()
+        names[setting] = setting
+        names[setting.removeprefix("HUBS_")] = setting
+    return names
+
+
+def _invalid(setting: str, problem: str, where: str = "") -> Error:
+    return Error(
+        f"{setting}{where} {problem}.",
+        hint="See the Settings table in django-hubs' README.",
+        obj=setting,
+        id="django_hubs.E004",
+    )
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Types and values of every ``HUBS_*`` setting, and of the ``HUBS`` registry itself."""
+    messages: list[CheckMessage] = []
+    for setting, validate in VALIDATORS.items():
+        if hasattr(settings, setting):
+            problem = validate(getattr(settings, setting))
+            if problem:
+                messages.append(_invalid(setting, problem))
+    messages += check_hubs()
+    return messages
+
+
+def check_hubs() -> list[CheckMessage]:
+    hubs = getattr(settings, "HUBS", {})
+    if not isinstance(hubs, dict):
+        return [
+            Error(
+                "HUBS must be a dict mapping URL paths to hub classes.",
+                hint='For example HUBS = {"hubs/chat": "chat.hubs.ChatHub"}.',
+                obj="HUBS",
+                id="django_hubs.E001",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    per_hub = _per_hub_names()
+    for path, value in hubs.items():
+        if not isinstance(path, str) or not path.strip("/"):
+            messages.append(
+                Error(f"HUBS key {path!r} is not a URL path.", obj="HUBS", id="django_hubs.E003"),
+            )
+            continue
+        target = value
+        if isinstance(value, dict):
+            target = value.get("hub")
+            for key, override in value.items():
+                if key == "hub":
+                    continue
+                setting = per_hub.get(key)
+                if setting is None:
+                    messages.append(
+                        Error(
+                            f"HUBS[{path!r}] has the unknown key {key!r}.",
+                            hint='Use "hub" and the names of HUBS_* settings, with or without the prefix.',
+                            obj="HUBS",
+                            id="django_hubs.E005",
+                        )
+                    )
+                    continue
+                validate = VALIDATORS.get(setting)
+                problem = validate(override) if validate else None
+                if problem:
+                    messages.append(_invalid(setting, problem, f" (in HUBS[{path!r}])"))
+        messages += _check_hub_class(path, target)
+    return messages
+
+
+def _check_hub_class(path: str, target: Any) -> list[CheckMessage]:
+    problem = None
+    hub_class = target
+    if isinstance(target, str):
+        try:
+            hub_class = import_string(target)
+        except ImportError as exc:
+            problem = f"cannot be imported ({exc})"
+    elif target is None:
+        problem = 'names no hub (a dict entry needs a "hub" key)'
+    if problem is None and not (isinstance(hub_class, type) and issubclass(hub_class, Hub)):
+        problem = "is not a subclass of django_hubs.Hub"
+    if problem is None:
+        return []
+    return [
+        Error(
+            f"HUBS[{path!r}] = {target!r} {problem}.",
+            hint="Give the dotted path of a django_hubs.Hub subclass, or the class itself.",
+            obj="HUBS",
+            id="django_hubs.E002",
+        )
+    ]
+
+
+# --- security ---------------------------------------------------------------------------
+
+
+def _detailed_errors_anywhere() -> bool:
+    if getattr(settings, "HUBS_DETAILED_ERRORS", False) is True:
+        return True
+    hubs = getattr(settings, "HUBS", {})
+    if not isinstance(hubs, dict):
+        return False
+    return any(
+        isinstance(value, dict) and True in (value.get("HUBS_DETAILED_ERRORS"), value.get("DETAILED_ERRORS"))
+        for value in hubs.values()
+    )
+
+
+def check_security(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if _detailed_errors_anywhere() and not settings.DEBUG:
+        messages.append(
+            Warning(
+                "HUBS_DETAILED_ERRORS is on outside DEBUG: exception types and messages reach every client.",
+                hint="Exception messages can reveal internals; keep detailed errors for development. "
+                "Raise HubError for messages clients should see.",
+                id="django_hubs.W005",
+            )
+        )
+    names = getattr(settings, "HUBS_REDACTED_QUERY_PARAMS", None)
+    if isinstance(names, list | tuple) and "access_token" not in names:
+        messages.append(
+            Warning(
+                "HUBS_REDACTED_QUERY_PARAMS does not include 'access_token'.",
+                hint="Browsers send their bearer token in that query parameter; without it, tokens reach the logs.",
+                id="django_hubs.W006",
+            )
+        )
+    messages += check_cors()
+    return messages
+
+
+def check_cors() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if cors_conf.CORS_ALLOW_ALL_ORIGINS:
+        messages.append(
+            Warning(
+                "CORS_ALLOW_ALL_ORIGINS is on: any web site may open hub connections from its visitors' browsers.",
+                hint="With credentials, cookies and the WebSocket origin check no longer protect anything. "
+                "List the origins you trust in CORS_ALLOWED_ORIGINS instead.",
+                id="django_hubs.W001",
+            )
+        )
+    cross_origin = (
+        cors_conf.CORS_ALLOW_ALL_ORIGINS or cors_conf.CORS_ALLOWED_ORIGINS or cors_conf.CORS_ALLOWED_ORIGIN_REGEXES
+    )
+    if not cross_origin:
+        return messages  # same origin only: CORS plays no part
+    behind = (
+        "django-hubs answers its own endpoints with it anyway, but other views your SignalR pages call "
+        "(a token view, a redirect target) and deployments without django_hubs.asgi do not"
+    )
+    if not cors_conf.CORS_ALLOW_CREDENTIALS:
+        messages.append(
+            Warning(
+                "CORS_ALLOW_CREDENTIALS is off, and SignalR clients send credentials by default (withCredentials).",
+                hint=f"Set CORS_ALLOW_CREDENTIALS = True: load balancers need cookies for sticky sessions; {behind}.",
+                id="django_hubs.W002",
+            )
+        )
+    methods = {method.upper() for method in cors_conf.CORS_ALLOW_METHODS}
+    missing_methods = [method for method in ("GET", "POST") if method not in methods]
+    if missing_methods:
+        messages.append(
+            Warning(
+                f"CORS_ALLOW_METHODS does not allow {', '.join(missing_methods)}, which SignalR clients use.",
+                hint=f"Add them to CORS_ALLOW_METHODS; {behind}.",
+                id="django_hubs.W003",
+            )
+        )
+    headers = {header.lower() for header in cors_conf.CORS_ALLOW_HEADERS}
+    missing_headers = [header for header in REQUIRED_HEADERS if header not in headers]
+    if missing_headers:
+        messages.append(
+            Warning(
+                f"CORS_ALLOW_HEADERS does not allow {', '.join(missing_headers)}, which SignalR clients send.",
+                hint=f'CORS_ALLOW_HEADERS = (*corsheaders.defaults.default_headers, "x-signalr-user-agent"); {behind}.',
+                id="django_hubs.W004",
+            )
+        )
+    return messages

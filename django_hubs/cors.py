@@ -1,0 +1,118 @@
+"""CORS on django-hubs' own endpoints: what SignalR clients need, for the origins the site lists.
+
+django-cors-headers does CORS for the site. The SignalR JS client, though, sends
+credentials by default (``withCredentials``; load balancers need their sticky-session
+cookie), custom headers (``X-SignalR-User-Agent``, ``X-Requested-With``,
+``Authorization``) and GET/POST/DELETE, which cors-headers' defaults do not all allow.
+This ASGI wrapper answers for negotiate and the hub paths only: for an origin that
+cors-headers' settings accept (``CORS_ALLOWED_ORIGINS``, ``CORS_ALLOWED_ORIGIN_REGEXES``,
+``CORS_ALLOW_ALL_ORIGINS``) it answers preflights itself and makes the response allow
+credentials; every other origin and every other path keeps cors-headers' answer. With
+no origins configured nothing changes: same origin only.
+
+It runs outside Django because cors-headers' middleware answers preflights before any
+view (or view decorator) is reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from corsheaders.conf import conf as cors_conf
+
+from .endpoints import find_endpoint
+from .origins import is_listed_origin, scope_header, scope_path
+
+#: What the SignalR clients send (spec 1.2, 2.2 and 2.3); DELETE ends a long poll.
+REQUIRED_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
+REQUIRED_HEADERS = ("x-requested-with", "x-signalr-user-agent", "authorization", "content-type")
+
+_REPLACED = {b"access-control-allow-origin", b"access-control-allow-credentials"}
+
+
+def is_hub_http_path(path: str) -> bool:
+    """``path`` is a hub's negotiate URL or the hub URL itself (SSE, long polling, sends)."""
+    path = path.strip("/")
+    if find_endpoint(path) is not None:
+        return True
+    return path.endswith("/negotiate") and find_endpoint(path.removesuffix("/negotiate")) is not None
+
+
+def _merged(configured: Iterable[str], required: Iterable[str], upper: bool) -> str:
+    values: list[str] = []
+    for value in (*configured, *required):
+        value = value.upper() if upper else value.lower()
+        if value not in values:
+            values.append(value)
+    return ", ".join(values)
+
+
+def allowed_methods() -> str:
+    return _merged(cors_conf.CORS_ALLOW_METHODS, REQUIRED_METHODS, upper=True)
+
+
+def allowed_headers() -> str:
+    return _merged(cors_conf.CORS_ALLOW_HEADERS, REQUIRED_HEADERS, upper=False)
+
+
+def _with_vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    for name, value in headers:
+        if name.lower() == b"vary" and b"origin" in [v.strip().lower() for v in value.split(b",")]:
+            return headers
+    return [*headers, (b"vary", b"origin")]
+
+
+def preflight_headers(origin: bytes, scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"access-control-allow-origin", origin),
+        (b"access-control-allow-credentials", b"true"),
+        (b"access-control-allow-methods", allowed_methods().encode("latin-1")),
+        (b"access-control-allow-headers", allowed_headers().encode("latin-1")),
+        (b"vary", b"origin"),
+        (b"content-type", b"text/plain"),
+        (b"content-length", b"0"),
+    ]
+    if cors_conf.CORS_PREFLIGHT_MAX_AGE:
+        headers.append((b"access-control-max-age", str(cors_conf.CORS_PREFLIGHT_MAX_AGE).encode()))
+    if (
+        cors_conf.CORS_ALLOW_PRIVATE_NETWORK
+        and scope_header(scope, b"access-control-request-private-network") == "true"
+    ):
+        headers.append((b"access-control-allow-private-network", b"true"))
+    return headers
+
+
+def response_headers(origin: bytes, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """cors-headers' answer, with the origin and credentials SignalR clients need."""
+    kept = [(name, value) for name, value in headers if name.lower() not in _REPLACED]
+    kept += [(b"access-control-allow-origin", origin), (b"access-control-allow-credentials", b"true")]
+    if cors_conf.CORS_EXPOSE_HEADERS and not any(n.lower() == b"access-control-expose-headers" for n, _ in kept):
+        kept.append((b"access-control-expose-headers", ", ".join(cors_conf.CORS_EXPOSE_HEADERS).encode("latin-1")))
+    return _with_vary_origin(kept)
+
+
+class HubsCorsMiddleware:
+    """ASGI wrapper around the HTTP application (``get_asgi_application`` installs it)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not is_hub_http_path(scope_path(scope)):
+            return await self.app(scope, receive, send)
+        origin = scope_header(scope, b"origin")
+        if origin is None or not is_listed_origin(origin):
+            return await self.app(scope, receive, send)
+        raw_origin = origin.encode("latin-1")
+        if scope["method"] == "OPTIONS" and scope_header(scope, b"access-control-request-method") is not None:
+            await send({"type": "http.response.start", "status": 200, "headers": preflight_headers(raw_origin, scope)})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_cors(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": response_headers(raw_origin, message.get("headers", ()))}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)

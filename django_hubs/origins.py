@@ -1,0 +1,147 @@
+"""Which browser origins may open a WebSocket, from django-cors-headers' own settings.
+
+CORS does not cover WebSockets: a browser opens a socket to any site and sends that
+site's cookies along, so a page elsewhere could act as the logged-in user
+(cross-site WebSocket hijacking). The browser does send ``Origin``, and this module
+decides on it with the lists the site already keeps for CORS: ``CORS_ALLOWED_ORIGINS``,
+``CORS_ALLOWED_ORIGIN_REGEXES`` or ``CORS_ALLOW_ALL_ORIGINS``, plus the site's own origin
+(the ``Host`` the request came to, when ``ALLOWED_HOSTS`` accepts it). A request without
+``Origin`` comes from a non-browser client, which can send any header it likes anyway,
+and is let through, as ASP.NET Core's ``AllowedOrigins`` check does.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+from corsheaders.conf import conf as cors_conf
+from corsheaders.middleware import CorsMiddleware
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+from .transports.websocket import deny
+
+logger = logging.getLogger("django_hubs.origins")
+
+DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class OriginDecision:
+    allowed: bool
+    reason: str
+
+
+@functools.cache
+def _cors_matcher() -> CorsMiddleware:
+    """cors-headers' own origin matching, so both checks read the lists the same way."""
+    return CorsMiddleware(lambda request: None)
+
+
+def is_listed_origin(origin: str) -> bool:
+    """``origin`` is allowed cross-origin by cors-headers' settings (``CORS_ALLOW_ALL_ORIGINS`` included)."""
+    if cors_conf.CORS_ALLOW_ALL_ORIGINS:
+        return True
+    try:
+        url = urlsplit(origin)
+    except ValueError:
+        return False
+    return _cors_matcher().origin_found_in_white_lists(origin, url)
+
+
+def allowed_hosts() -> list[str]:
+    """``ALLOWED_HOSTS`` as Django applies it (with DEBUG's localhost defaults)."""
+    hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not hosts:
+        hosts = [".localhost", "127.0.0.1", "[::1]"]
+    return hosts
+
+
+def _same_site(url: SplitResult, host: str) -> bool:
+    """``url`` (an origin) names the host and port the request was sent to.
+
+    The scheme is not compared: behind a TLS-terminating proxy the socket is ``ws``
+    while the page is ``https``. An implicit port on either side means the default one.
+    """
+    domain, port = split_domain_port(host)
+    if not domain or url.hostname is None:
+        return False
+    try:
+        origin_port = url.port
+    except ValueError:
+        return False
+    if domain != url.hostname.lower().rstrip("."):
+        return False
+    default = DEFAULT_PORTS.get(url.scheme)
+    if not port:
+        return origin_port is None or origin_port == default
+    return int(port) == (origin_port if origin_port is not None else default)
+
+
+def check_origin(origin: str | None, host: str | None) -> OriginDecision:
+    """May a WebSocket upgrade that sent ``Origin: origin`` to ``Host: host`` go ahead?"""
+    if origin is None:
+        return OriginDecision(True, "no Origin header (not a browser)")
+    if is_listed_origin(origin):
+        return OriginDecision(True, "origin allowed by the CORS settings")
+    try:
+        url = urlsplit(origin)
+    except ValueError:
+        return OriginDecision(False, "the Origin header is not a URL")
+    if host and _same_site(url, host):
+        if validate_host(split_domain_port(host)[0], allowed_hosts()):
+            return OriginDecision(True, "same origin")
+        return OriginDecision(False, "same origin, but the host is not in ALLOWED_HOSTS")
+    return OriginDecision(
+        False, "neither listed in CORS_ALLOWED_ORIGINS / CORS_ALLOWED_ORIGIN_REGEXES nor this site's own origin"
+    )
+
+
+def scope_header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def scope_host(scope: dict[str, Any]) -> str | None:
+    """The host the client asked for, as Django's ``get_host`` reads it."""
+    if getattr(settings, "USE_X_FORWARDED_HOST", False):
+        forwarded = scope_header(scope, b"x-forwarded-host")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()
+    return scope_header(scope, b"host")
+
+
+class OriginCheckMiddleware:
+    """Refuse (403) WebSocket upgrades from origins the site does not trust, before any app code runs."""
+
+    def __init__(self, inner: Callable[..., Awaitable[None]]) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            origin = scope_header(scope, b"origin")
+            decision = check_origin(origin, scope_host(scope))
+            if not decision.allowed:
+                logger.warning(
+                    "websocket refused on %s: origin %r not allowed (%s)", scope.get("path"), origin, decision.reason
+                )
+                await receive()  # websocket.connect
+                await deny(scope, send, 403, "Forbidden")
+                return
+        await self.inner(scope, receive, send)
+
+
+def scope_path(scope: dict[str, Any]) -> str:
+    """The request path below the ASGI ``root_path`` (``FORCE_SCRIPT_NAME`` deployments)."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path

@@ -1,0 +1,70 @@
+"""Server-Sent Events: the server-to-client half of the SSE transport (spec section 2.2).
+
+The response is a Django ``StreamingHttpResponse`` over an async generator, so Django's
+middleware (CORS, authentication) applies as to any view. When the client goes away,
+Django cancels the generator; that ends the hub connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from django.http import StreamingHttpResponse
+
+from ..connection import HubConnection
+from .manager import ConnectionRecord, manager
+
+logger = logging.getLogger("django_hubs.transport")
+
+#: Sent first and at once: browsers (and Node's EventSource) fire ``open`` on the first bytes.
+OPENING_COMMENT = b":\r\n"
+
+#: Caching, compression and proxy buffering (nginx reads ``X-Accel-Buffering``) would hold events back.
+HEADERS = {
+    "Cache-Control": "no-cache,no-store",
+    "Pragma": "no-cache",
+    "Content-Encoding": "identity",
+    "X-Accel-Buffering": "no",
+}
+
+
+def format_event(data: bytes) -> bytes:
+    """One batch as one event: a ``data:`` line per LF-separated piece, then an empty line."""
+    if not data:
+        return b"\r\n"
+    lines = []
+    for line in data.split(b"\n"):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        lines.append(b"data: " + line + b"\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def event_stream(record: ConnectionRecord, connection: HubConnection) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(_events(record, connection), content_type="text/event-stream")
+    for name, value in HEADERS.items():
+        response[name] = value
+    return response
+
+
+async def _events(record: ConnectionRecord, connection: HubConnection) -> AsyncIterator[bytes]:
+    # The stream counts as the connection's transport request only once it runs: a response
+    # Django never starts sending leaves the record inactive, so the reaper disposes it.
+    # A client closing its EventSource is a normal end, as on the official server: the JS
+    # client's stop() does not even wait for its Close message to be posted first.
+    record.active += 1
+    try:
+        yield OPENING_COMMENT
+        while (data := await connection.outbox.take()) is not None:
+            yield format_event(data)
+    except asyncio.CancelledError:
+        logger.debug("event stream of %s closed by the client", record.connection_id)
+        raise
+    finally:
+        record.active -= 1
+        record.touch()
+        manager.remove(record)
+        await connection.transport_closed()

@@ -1,0 +1,545 @@
+"""Security over real sockets (spec section 9): tokens, origins, CORS, logs, limits.
+
+Every server here is a subprocess (daphne through ``python -m django_hubs.daphne``,
+uvicorn, and daphne's ``manage.py runserver``) with its own settings; clients are the
+official JS client, and a raw ``websockets`` client where exact frames matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_framework_simplejwt.tokens import AccessToken
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from .live import NODE_MODULES, PYTHON, LiveServer, require_tool, run_node
+
+pytestmark = pytest.mark.interop
+
+RS = "\x1e"
+TRUSTED = "http://trusted.example"
+CLOSE_ERROR = "Connection closed with an error."
+
+
+class SecureServer(LiveServer):
+    """daphne with its access log redacted, uvicorn, or daphne's ``runserver``."""
+
+    def command(self) -> list[str]:
+        if self.kind == "daphne":
+            return [PYTHON, "-m", "django_hubs.daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app]
+        if self.kind == "runserver":
+            return [PYTHON, "-m", "django", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
+        return super().command()
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url.removeprefix("http")
+
+
+def start(kind: str, live_db: Path, log_dir: Path, **env: str) -> SecureServer:
+    base = {
+        "HUBS_TEST_DB": str(live_db),
+        "HUBS_TEST_CORS_ORIGINS": TRUSTED,
+        "HUBS_TEST_URLCONF": "tests.interop.security_urls",
+        "HUBS_TEST_DEBUG": "1",  # so that Django prints its 500 tracebacks (which must be redacted too)
+    }
+    if kind == "runserver":
+        base["HUBS_TEST_RUNSERVER"] = "1"
+    server = SecureServer(kind, log_dir, env={**base, **env})
+    return server.start()  # type: ignore[return-value]
+
+
+class Page(ThreadingHTTPServer):
+    """A web page on its own origin, with the official browser client, that reports back."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), PageHandler)
+        self.origin = f"http://localhost:{self.server_address[1]}"  # another host and port than the hub's
+        self.config: dict[str, Any] = {}
+        self.reports: list[dict[str, Any]] = []
+        self.reported = threading.Event()
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+PAGE_SCRIPT = """
+const config = JSON.parse(document.getElementById("config").textContent);
+async function attempt({ hub, token, skipNegotiation }) {
+  const options = {};
+  if (token) options.accessTokenFactory = () => config.token;
+  if (skipNegotiation) Object.assign(options, { skipNegotiation, transport: signalR.HttpTransportType.WebSockets });
+  const connection = new signalR.HubConnectionBuilder()
+    .withUrl(config.hubBase + hub, options)
+    .configureLogging(signalR.LogLevel.None)
+    .build();
+  try {
+    await connection.start();
+    const result = await connection.invoke("whoami");
+    await connection.stop();
+    return { connected: true, result };
+  } catch (error) {
+    return { connected: false, error: error.message };
+  }
+}
+(async () => {
+  const report = {
+    // Negotiate (Authorization header, CORS with credentials), then the WebSocket (access_token).
+    negotiated: await attempt({ hub: "/hubs/private", token: true }),
+    // Straight to a WebSocket, no token, on a hub anonymous users may use: only the origin check decides.
+    direct: await attempt({ hub: "/hubs/test", token: false, skipNegotiation: true }),
+  };
+  await fetch("/report", { method: "POST", body: JSON.stringify(report) });
+})();
+"""
+
+
+class PageHandler(BaseHTTPRequestHandler):
+    server: Page
+
+    def do_GET(self) -> None:
+        if self.path == "/signalr.js":
+            body = (NODE_MODULES / "@microsoft" / "signalr" / "dist" / "browser" / "signalr.js").read_bytes()
+            self.answer(body, "text/javascript")
+        else:
+            config = json.dumps(self.server.config)
+            page = (
+                f'<!doctype html><script id="config" type="application/json">{config}</script>'
+                f'<script src="/signalr.js"></script><script>{PAGE_SCRIPT}</script>'
+            )
+            self.answer(page.encode(), "text/html")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length", 0))
+        self.server.reports.append(json.loads(self.rfile.read(length)))
+        self.server.reported.set()
+        self.answer(b"", "text/plain")
+
+    def answer(self, body: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def pages() -> Iterator[dict[str, Page]]:
+    """Two origins: one the hub server lists in CORS_ALLOWED_ORIGINS, one it does not."""
+    made = {"trusted": Page(), "untrusted": Page()}
+    yield made
+    for page in made.values():
+        page.shutdown()
+        page.server_close()
+
+
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def server(
+    request: pytest.FixtureRequest, live_db: Path, log_dir: Path, pages: dict[str, Page]
+) -> Iterator[SecureServer]:
+    live = start(request.param, live_db, log_dir, HUBS_TEST_CORS_ORIGINS=f"{TRUSTED},{pages['trusted'].origin}")
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def limited(request: pytest.FixtureRequest, live_db: Path, log_dir: Path) -> Iterator[SecureServer]:
+    """A server with every limit small enough to cross in a test."""
+    live = start(
+        request.param,
+        live_db,
+        log_dir,
+        HUBS_MAX_MESSAGE_SIZE="4096",
+        HUBS_HANDSHAKE_TIMEOUT="1",
+        HUBS_CLIENT_TIMEOUT="1.5",
+        HUBS_KEEP_ALIVE_INTERVAL="0.5",
+        HUBS_MAX_PARALLEL_INVOCATIONS="1",
+    )
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def alice_id(live_db: Path) -> int:
+    with sqlite3.connect(live_db) as db:
+        return db.execute("SELECT id FROM auth_user WHERE username = 'alice'").fetchone()[0]
+
+
+def token_for(user_id: int, lifetime: timedelta | None = None) -> str:
+    """Signed with the test settings' key, as the live servers' simplejwt expects."""
+    token = AccessToken()
+    token["user_id"] = user_id
+    if lifetime is not None:
+        token.set_exp(lifetime=lifetime)
+    return str(token)
+
+
+def forged_token(user_id: int) -> str:
+    """A real token's header and claims with another signature."""
+    header, claims, _ = token_for(user_id).split(".")
+    return f"{header}.{claims}.Zm9yZ2VkLXNpZ25hdHVyZS1vZi0zMi1ieXRlcy14eHh4eHg"
+
+
+# --- plain HTTP --------------------------------------------------------------------------------
+
+
+def http(method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None):
+    """``(status, headers, body)``; error statuses are answers too."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def negotiate(server: SecureServer, hub: str = "hubs/test", token: str | None = None) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    status, _, body = http("POST", f"{server.url}/{hub}/negotiate?negotiateVersion=1", headers, b"")
+    return status, (json.loads(body) if status == 200 else {})
+
+
+# --- a raw hub client ----------------------------------------------------------------------------
+
+
+class RawHub:
+    """Exact SignalR JSON frames over a ``websockets`` connection."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+        self.pending: list[dict[str, Any]] = []
+
+    @classmethod
+    async def open(cls, url: str, *, handshake: bool = True, **kwargs: Any) -> RawHub:
+        socket = await ws_connect(url, ping_interval=None, compression=None, open_timeout=10, **kwargs)
+        hub = cls(socket)
+        if handshake:
+            await socket.send(json.dumps({"protocol": "json", "version": 1}) + RS)
+            assert await hub.next(include_pings=True) == {}
+        return hub
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.socket.send(json.dumps(message) + RS)
+
+    async def next(self, timeout: float = 10, include_pings: bool = False) -> dict[str, Any]:
+        """The next message, leaving out pings and the test hub's broadcasts ("Left")."""
+        while True:
+            while self.pending:
+                message = self.pending.pop(0)
+                if message.get("type") == 6 and not include_pings:
+                    continue
+                if message.get("type") == 1 and "invocationId" not in message:
+                    continue
+                return message
+            frame = await asyncio.wait_for(self.socket.recv(), timeout)
+            self.pending += [json.loads(record) for record in str(frame).split(RS) if record]
+
+    async def invoke(self, target: str, *args: Any, invocation_id: str = "1") -> Any:
+        await self.send({"type": 1, "invocationId": invocation_id, "target": target, "arguments": list(args)})
+        completion = await self.next()
+        assert completion.get("type") == 3 and "error" not in completion, completion
+        return completion.get("result")
+
+    async def closed(self) -> bool:
+        """The server closes the socket after its Close message."""
+        try:
+            await asyncio.wait_for(self.socket.recv(), 10)
+        except ConnectionClosed:
+            return True
+        return False
+
+    async def close(self) -> None:
+        await self.socket.close()
+
+
+async def refused_status(url: str, **kwargs: Any) -> int:
+    with pytest.raises(InvalidStatus) as refused:
+        await ws_connect(url, open_timeout=10, **kwargs)
+    return refused.value.response.status_code
+
+
+def refusal(server: SecureServer, status: int) -> int:
+    """daphne cannot send an HTTP status from a WebSocket app: it refuses every upgrade with 403."""
+    return 403 if server.kind == "daphne" else status
+
+
+# --- tokens --------------------------------------------------------------------------------------
+
+
+async def test_query_token_on_the_websocket_header_token_on_negotiate(server, alice_id):
+    token = token_for(alice_id)
+    assert negotiate(server, "hubs/private")[0] == 401
+    status, body = negotiate(server, "hubs/private", token)
+    assert status == 200
+    # What browsers do: the header on negotiate, the query parameter on the upgrade.
+    hub = await RawHub.open(f"{server.ws_url}/hubs/private?id={body['connectionToken']}&access_token={token}")
+    assert await hub.invoke("whoami") == str(alice_id)
+    await hub.close()
+
+
+async def test_invalid_tokens_are_refused_not_downgraded(server, alice_id):
+    forged = forged_token(alice_id)
+    expired = token_for(alice_id, timedelta(seconds=-30))
+    for bad in (forged, expired):
+        assert negotiate(server, "hubs/test", bad)[0] == 401
+        assert await refused_status(f"{server.ws_url}/hubs/test?access_token={bad}") == refusal(server, 401)
+        headers = {"Authorization": f"Bearer {bad}"}
+        assert await refused_status(f"{server.ws_url}/hubs/test", additional_headers=headers) == refusal(server, 401)
+    log = server.log()
+    assert "invalid access token (Token is invalid)" in log
+    assert forged not in log and expired not in log
+
+
+def test_js_client_token_header_refusal_and_expiry(server, alice_id):
+    # The server closes the connection when its 4 s token expires ({"type":7,"allowReconnect":true});
+    # the client reconnects on its own, with the fresh token its factory now returns.
+    result = run_node(
+        "security_auth.mjs",
+        json.dumps(
+            {
+                "url": f"{server.url}/hubs/private",
+                "shortToken": token_for(alice_id, timedelta(seconds=4)),
+                "longToken": token_for(alice_id),
+                "badToken": forged_token(alice_id),
+            }
+        ),
+    )
+    assert result["before"] == result["after"] == str(alice_id)
+    assert result["reconnectingError"] is None  # a Close without error: expiry, not failure
+    assert result["newConnection"] is True
+    assert "Status code '401'" in result["refusedError"]
+    assert "its access token expired" in server.log()
+
+
+async def test_the_connection_id_is_not_the_connection_token(server):
+    status, body = negotiate(server)
+    assert status == 200 and body["connectionId"] != body["connectionToken"]
+    connection_id, token = body["connectionId"], body["connectionToken"]
+    # The public id opens nothing.
+    assert await refused_status(f"{server.ws_url}/hubs/test?id={connection_id}") == refusal(server, 404)
+    assert http("POST", f"{server.url}/hubs/test?id={connection_id}", body=b"{}")[0] == 404
+    # The token does, and it is the only way in.
+    hub = await RawHub.open(f"{server.ws_url}/hubs/test?id={token}")
+    assert await hub.invoke("get_connection_id") == connection_id
+    await hub.close()
+    assert token not in server.log()
+
+
+# --- origins and CORS ----------------------------------------------------------------------------
+
+
+async def test_websocket_origin_check(server):
+    url = f"{server.ws_url}/hubs/test"
+    assert await refused_status(url, origin="http://evil.example") == 403
+    for allowed in (TRUSTED, server.url, None):  # listed, same origin, not a browser
+        hub = await RawHub.open(url, origin=allowed)
+        assert await hub.invoke("add", 1, 2) == 3
+        await hub.close()
+    assert "origin 'http://evil.example' not allowed" in server.log()
+
+
+def test_cors_preflight_and_response(server):
+    request_headers = "x-requested-with,x-signalr-user-agent,authorization,content-type"
+    for path in ("hubs/test/negotiate", "hubs/test"):
+        status, headers, _ = http(
+            "OPTIONS",
+            f"{server.url}/{path}",
+            {
+                "Origin": TRUSTED,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": request_headers,
+            },
+        )
+        assert status == 200
+        assert headers["Access-Control-Allow-Origin"] == TRUSTED
+        assert headers["Access-Control-Allow-Credentials"] == "true"
+        assert set(request_headers.split(",")) <= {
+            h.strip() for h in headers["Access-Control-Allow-Headers"].split(",")
+        }
+        status, headers, _ = http(
+            "OPTIONS",
+            f"{server.url}/{path}",
+            {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert "Access-Control-Allow-Origin" not in headers
+    status, headers, _ = http("POST", f"{server.url}/hubs/test/negotiate?negotiateVersion=1", {"Origin": TRUSTED}, b"")
+    assert status == 200
+    assert (headers["Access-Control-Allow-Origin"], headers["Access-Control-Allow-Credentials"]) == (TRUSTED, "true")
+
+
+def open_in_browser(page: Page, tmp_path: Path) -> dict[str, Any]:
+    chromium = require_tool("chromium")
+    page.reported.clear()
+    page.reports.clear()
+    flags = "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking"
+    flags += " --disable-component-update --disable-sync"
+    command = [chromium, *flags.split(), f"--user-data-dir={tmp_path / 'chromium'}", page.origin + "/"]
+    browser = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert page.reported.wait(60), "the page never reported"
+    finally:
+        browser.terminate()
+        try:
+            browser.wait(10)
+        except subprocess.TimeoutExpired:
+            browser.kill()
+            browser.wait()
+    return page.reports[0]
+
+
+def test_browser_cross_origin(server, pages, alice_id, tmp_path):
+    # A real browser: CORS preflights with credentials, Origin on the upgrade, the token in the URL.
+    token = token_for(alice_id)
+    for page in pages.values():
+        page.config = {"hubBase": server.url, "token": token}
+    trusted = open_in_browser(pages["trusted"], tmp_path)
+    assert trusted["negotiated"] == {"connected": True, "result": str(alice_id)}
+    assert trusted["direct"] == {"connected": True, "result": None}
+    untrusted = open_in_browser(pages["untrusted"], tmp_path)
+    assert untrusted["negotiated"]["connected"] is False  # CORS: the browser may not read negotiate
+    assert "Failed to complete negotiation" in untrusted["negotiated"]["error"]
+    assert untrusted["direct"]["connected"] is False  # the origin check: no socket for a foreign page
+    assert "WebSocket failed to connect" in untrusted["direct"]["error"]
+    log = wait_for_log(server, f"origin '{pages['untrusted'].origin}' not allowed")
+    assert f"origin '{pages['untrusted'].origin}' not allowed" in log
+    assert token not in log
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+def wait_for_log(server: SecureServer, *needles: str, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        log = server.log()
+        if all(needle in log for needle in needles) or time.monotonic() > deadline:
+            return log
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn", "runserver"])
+async def test_tokens_never_reach_the_logs(kind, live_db, log_dir, alice_id):
+    server = start(kind, live_db, log_dir)
+    try:
+        token = token_for(alice_id)
+        forged = forged_token(alice_id)
+        # Negotiate with the header, the WebSocket with the query parameter (a browser).
+        status, body = negotiate(server, "hubs/private", token)
+        assert status == 200
+        connection_token = body["connectionToken"]
+        hub = await RawHub.open(f"{server.ws_url}/hubs/private?id={connection_token}&access_token={token}")
+        assert await hub.invoke("whoami") == str(alice_id)
+        await hub.close()
+        # An SSE-style GET with the token in its URL (answered 4xx: no such connection),
+        # a refused token (401), and a server error whose message holds the URL.
+        sse = http("GET", f"{server.url}/hubs/test?id=nope&access_token={token}", {"Accept": "text/event-stream"})
+        assert 400 <= sse[0] < 500
+        assert http("GET", f"{server.url}/hubs/test?id=nope&access_token={forged}")[0] == 401
+        assert http("GET", f"{server.url}/boom/?access_token={token}")[0] == 500
+        log = wait_for_log(server, "/boom/", "boom at /boom/?access_token=[REDACTED]")
+    finally:
+        server.stop()
+    log = server.log()
+    # Request lines are still there, with the values redacted...
+    assert "/hubs/private/negotiate" in log
+    assert "/boom/" in log
+    assert "access_token=[REDACTED]" in log
+    assert "RuntimeError: boom at /boom/?access_token=[REDACTED]" in log
+    # ...and no token, whole or in part, anywhere in stdout or stderr.
+    for secret in (token, forged, token.split(".")[2], forged.split(".")[2], connection_token):
+        assert secret not in log
+
+
+# --- limits (spec 8.2 and 10) --------------------------------------------------------------------
+
+
+async def test_max_message_size(limited):
+    other = await RawHub.open(f"{limited.ws_url}/hubs/test")
+    for hub_path, expected in (
+        ("hubs/test", CLOSE_ERROR),
+        (
+            "hubs/detailed",
+            f"{CLOSE_ERROR} InvalidDataException: The maximum message size of 4096B was exceeded. "
+            "The message size can be configured with HUBS_MAX_MESSAGE_SIZE.",
+        ),
+    ):
+        hub = await RawHub.open(f"{limited.ws_url}/{hub_path}")
+        await hub.send({"type": 1, "invocationId": "1", "target": "echo", "arguments": ["x" * 5000]})
+        assert await hub.next() == {"type": 7, "error": expected, "allowReconnect": True}
+        assert await hub.closed()
+    assert await other.invoke("add", 1, 2) == 3
+    await other.close()
+
+
+def test_max_message_size_with_the_js_client(limited):
+    result = run_node("security_limits.mjs", json.dumps({"url": f"{limited.url}/hubs/test", "size": 5000}))
+    expected = f"Server returned an error on close: {CLOSE_ERROR}"
+    assert result == {"invokeError": expected, "closeError": expected, "otherResult": 3}
+
+
+async def test_handshake_timeout(limited):
+    other = await RawHub.open(f"{limited.ws_url}/hubs/test")
+    silent = await RawHub.open(f"{limited.ws_url}/hubs/test", handshake=False)
+    # Nothing sent: after HUBS_HANDSHAKE_TIMEOUT the server answers the handshake itself and leaves.
+    assert await silent.next(include_pings=True) == {"error": "Handshake was canceled."}
+    assert await silent.closed()
+    assert await other.invoke("add", 1, 2) == 3
+    await other.close()
+
+
+async def test_client_timeout(limited):
+    other = await RawHub.open(f"{limited.ws_url}/hubs/test")
+
+    async def keep_pinging() -> None:
+        while True:
+            await other.send({"type": 6})
+            await asyncio.sleep(0.3)
+
+    pinger = asyncio.create_task(keep_pinging())
+    try:
+        for hub_path, expected in (("hubs/test", CLOSE_ERROR), ("hubs/detailed", f"{CLOSE_ERROR} ")):
+            quiet = await RawHub.open(f"{limited.ws_url}/{hub_path}")
+            await quiet.send({"type": 6})  # the timeout is enforced once a client has pinged
+            close = await quiet.next()
+            assert close["type"] == 7 and close["allowReconnect"] is True
+            assert close["error"].startswith(expected)
+            if hub_path == "hubs/detailed":
+                assert "HUBS_CLIENT_TIMEOUT" in close["error"]
+            assert await quiet.closed()
+        assert await other.invoke("add", 1, 2) == 3  # pinging all along: still connected
+    finally:
+        pinger.cancel()
+        await other.close()
+
+
+async def test_max_parallel_invocations(limited):
+    busy = await RawHub.open(f"{limited.ws_url}/hubs/test")
+    other = await RawHub.open(f"{limited.ws_url}/hubs/test")
+    # With HUBS_MAX_PARALLEL_INVOCATIONS=1 the quick call waits for the slow one...
+    await busy.send({"type": 1, "invocationId": "slow", "target": "sleep", "arguments": [0.8]})
+    await busy.send({"type": 1, "invocationId": "quick", "target": "add", "arguments": [1, 2]})
+    # ...while another connection is served at once, before the slow call is done.
+    assert await other.invoke("add", 2, 2) == 4
+    with pytest.raises(TimeoutError):
+        await busy.next(timeout=0.01)
+    first, second = await busy.next(), await busy.next()
+    assert [first["invocationId"], second["invocationId"]] == ["slow", "quick"]
+    assert second["result"] == 3
+    await busy.close()
+    await other.close()

@@ -1,0 +1,118 @@
+"""CORS on negotiate and the hub paths: what SignalR clients need, for listed origins only."""
+
+from __future__ import annotations
+
+import pytest
+from channels.testing import HttpCommunicator
+from django.test import override_settings
+
+from tests.asgi import application
+
+TRUSTED = "https://app.example.com"
+SIGNALR_HEADERS = {"x-requested-with", "x-signalr-user-agent", "authorization", "content-type"}
+
+# cors-headers' own defaults: credentials off, and no x-signalr-user-agent.
+listed = override_settings(CORS_ALLOWED_ORIGINS=[TRUSTED])
+
+
+async def request(method: str, path: str, origin: str | None = TRUSTED, **headers: str) -> dict:
+    raw = [(b"host", b"testserver")]
+    if origin is not None:
+        raw.append((b"origin", origin.encode()))
+    raw += [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]
+    response = await HttpCommunicator(application, method, path, headers=raw).get_response(timeout=5)
+    response["headers"] = {name.decode().lower(): value.decode() for name, value in response["headers"]}
+    return response
+
+
+def preflight(path: str, origin: str | None = TRUSTED, method: str = "POST") -> dict:
+    return request(
+        "OPTIONS",
+        path,
+        origin,
+        access_control_request_method=method,
+        access_control_request_headers="x-requested-with,x-signalr-user-agent,authorization",
+    )
+
+
+def listed_values(value: str) -> set[str]:
+    return {item.strip().lower() for item in value.split(",")}
+
+
+@listed
+@pytest.mark.parametrize("path", ["/hubs/test/negotiate", "/hubs/test", "/hubs/test/"])
+async def test_preflight_on_hub_endpoints_allows_what_signalr_sends(path):
+    response = await preflight(path)
+    headers = response["headers"]
+    assert response["status"] == 200
+    assert headers["access-control-allow-origin"] == TRUSTED
+    assert headers["access-control-allow-credentials"] == "true"
+    assert {"get", "post"} <= listed_values(headers["access-control-allow-methods"])
+    assert listed_values(headers["access-control-allow-headers"]) >= SIGNALR_HEADERS
+    assert "origin" in listed_values(headers["vary"])
+
+
+@listed
+@pytest.mark.django_db(transaction=True)
+async def test_responses_to_a_listed_origin_allow_credentials():
+    response = await request("POST", "/hubs/test/negotiate?negotiateVersion=1")
+    assert response["status"] == 200
+    assert response["headers"]["access-control-allow-origin"] == TRUSTED
+    assert response["headers"]["access-control-allow-credentials"] == "true"
+
+
+@listed
+async def test_a_refused_token_is_readable_by_the_listed_origin():
+    # The JS client must see the 401 to fetch a new token.
+    response = await request("POST", "/hubs/test/negotiate", authorization="Bearer not-a-jwt")
+    assert response["status"] == 401
+    assert response["headers"]["access-control-allow-origin"] == TRUSTED
+    assert response["headers"]["access-control-allow-credentials"] == "true"
+
+
+@listed
+@pytest.mark.parametrize("path", ["/hubs/test/negotiate", "/hubs/test"])
+async def test_other_origins_get_nothing(path):
+    for response in (
+        await preflight(path, "https://evil.example"),
+        await request("POST", path, "https://evil.example"),
+    ):
+        assert "access-control-allow-origin" not in response["headers"]
+        assert "access-control-allow-credentials" not in response["headers"]
+
+
+async def test_without_listed_origins_it_is_same_origin_only():
+    response = await preflight("/hubs/test/negotiate")
+    assert "access-control-allow-origin" not in response["headers"]
+
+
+@listed
+async def test_the_rest_of_the_site_keeps_cors_headers_settings():
+    response = await preflight("/elsewhere/")
+    headers = response["headers"]
+    assert headers["access-control-allow-origin"] == TRUSTED  # cors-headers answered, as configured
+    assert "access-control-allow-credentials" not in headers
+    assert "x-signalr-user-agent" not in listed_values(headers["access-control-allow-headers"])
+
+
+@override_settings(
+    CORS_ALLOWED_ORIGIN_REGEXES=[r"^https://\w+\.example\.com$"],
+    CORS_ALLOW_HEADERS=["x-custom"],
+    CORS_ALLOW_METHODS=["PUT"],
+    CORS_PREFLIGHT_MAX_AGE=60,
+)
+async def test_site_settings_are_extended_not_replaced():
+    response = await preflight("/hubs/test/negotiate", "https://app.example.com")
+    headers = response["headers"]
+    assert headers["access-control-allow-origin"] == "https://app.example.com"
+    assert {"put", "get", "post"} <= listed_values(headers["access-control-allow-methods"])
+    assert {"x-custom", *SIGNALR_HEADERS} <= listed_values(headers["access-control-allow-headers"])
+    assert headers["access-control-max-age"] == "60"
+
+
+@override_settings(CORS_ALLOW_ALL_ORIGINS=True, CORS_ALLOW_CREDENTIALS=True)
+async def test_allow_all_origins_reflects_the_origin_with_credentials():
+    # A credentialed answer cannot be "*": the origin is echoed (and check W001 warns).
+    response = await preflight("/hubs/test/negotiate", "https://anyone.example")
+    assert response["headers"]["access-control-allow-origin"] == "https://anyone.example"
+    assert response["headers"]["access-control-allow-credentials"] == "true"

@@ -1,0 +1,217 @@
+"""RedactTokensFilter: tokens leave every part of a log record; request lines stay readable.
+
+The end-to-end proof (real servers, real access logs) is in tests/interop/test_security.py.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+
+import pytest
+from django.test import RequestFactory, override_settings
+
+from django_hubs import logging as hubs_logging
+from django_hubs.daphne import RedactingServer, redacting
+from django_hubs.logging import REDACTED, RedactTokensFilter, install, redact
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoxfQ.c2lnbmF0dXJl"
+OPAQUE = "opaque-token-value"
+CONNECTION_TOKEN = "BqCoUigGXYaukBLTIkgEWA"
+
+
+def record(msg: object, args: object = (), **extra: object) -> logging.LogRecord:
+    made = logging.LogRecord("test", logging.INFO, __file__, 1, msg, args, None)  # type: ignore[arg-type]
+    made.__dict__.update(extra)
+    return made
+
+
+def filtered(made: logging.LogRecord) -> logging.LogRecord:
+    assert RedactTokensFilter().filter(made) is True  # redaction never drops a record
+    return made
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            f"GET /hubs/chat?id={CONNECTION_TOKEN}&access_token={OPAQUE} HTTP/1.1",
+            f"GET /hubs/chat?id={REDACTED}&access_token={REDACTED} HTTP/1.1",
+        ),
+        (f"/hubs/chat?access_token={OPAQUE}", f"/hubs/chat?access_token={REDACTED}"),
+        (f"/hubs/chat?ACCESS_TOKEN={OPAQUE}#x", f"/hubs/chat?ACCESS_TOKEN={REDACTED}#x"),
+        (f"next=%2Fhubs%3Faccess_token%3D{OPAQUE}", f"next=%2Fhubs%3Faccess_token%3D{REDACTED}"),
+        (f"Authorization: Bearer {OPAQUE}", f"Authorization: Bearer {REDACTED}"),
+        (f"token {TOKEN} seen", f"token {REDACTED} seen"),
+        (f"<QueryDict: {{'access_token': ['{OPAQUE}']}}>", f"<QueryDict: {{'access_token': ['{REDACTED}']}}>"),
+        # What must survive: the request line, other parameters, ids that are not tokens.
+        ("GET /hubs/chat/negotiate?negotiateVersion=1 200", "GET /hubs/chat/negotiate?negotiateVersion=1 200"),
+        ("/articles?id=42&page=2", "/articles?id=42&page=2"),
+    ],
+)
+def test_redact(line: str, expected: str) -> None:
+    assert redact(line) == expected
+
+
+@override_settings(HUBS_REDACTED_QUERY_PARAMS=["access_token", "sig"])
+def test_the_setting_names_the_parameters() -> None:
+    assert redact(f"/a?sig={OPAQUE}&access_token={OPAQUE}") == f"/a?sig={REDACTED}&access_token={REDACTED}"
+
+
+@override_settings(HUBS_REDACTED_QUERY_PARAMS=[])
+def test_without_names_only_recognisable_tokens_go() -> None:
+    assert redact(f"/a?access_token={OPAQUE}") == f"/a?access_token={OPAQUE}"
+    assert redact(f"/a?access_token={TOKEN}") == f"/a?access_token={REDACTED}"
+
+
+def test_message_and_tuple_arguments() -> None:
+    # uvicorn's access log: the formatter unpacks exactly five arguments.
+    made = filtered(
+        record('%s - "%s %s HTTP/%s" %d', ("127.0.0.1:1", "GET", f"/hubs/chat?access_token={OPAQUE}", "1.1", 200))
+    )
+    assert made.args == ("127.0.0.1:1", "GET", f"/hubs/chat?access_token={REDACTED}", "1.1", 200)
+    assert made.getMessage() == f'127.0.0.1:1 - "GET /hubs/chat?access_token={REDACTED} HTTP/1.1" 200'
+    assert filtered(record(f"plain /x?access_token={OPAQUE}")).getMessage() == f"plain /x?access_token={REDACTED}"
+
+
+def test_a_token_in_the_format_string_and_placeholders_in_it() -> None:
+    made = filtered(record("GET /hubs/chat?access_token=%s id=%d", (OPAQUE, 7)))
+    assert made.getMessage() == f"GET /hubs/chat?access_token={REDACTED} id=7"
+    made = filtered(record(f"GET /hubs/chat?access_token={OPAQUE} id=%d", (7,)))
+    assert made.getMessage() == f"GET /hubs/chat?access_token={REDACTED} id=7"
+
+
+def test_dict_arguments_are_copied_not_changed() -> None:
+    # daphne's runserver logs "HTTP %(method)s %(path)s ..." with its details dict.
+    details = {"method": "GET", "path": f"/hubs/chat?access_token={OPAQUE}", "status": 200}
+    made = filtered(record("HTTP %(method)s %(path)s %(status)s", (details,)))
+    assert made.getMessage() == f"HTTP GET /hubs/chat?access_token={REDACTED} 200"
+    assert details["path"].endswith(OPAQUE)  # the server's own dict is untouched
+
+
+def test_objects_whose_text_holds_a_token() -> None:
+    class Url:
+        def __str__(self) -> str:
+            return f"/x?access_token={OPAQUE}"
+
+    made = filtered(record("to %s, %d tries", (Url(), 3)))
+    assert made.getMessage() == f"to /x?access_token={REDACTED}, 3 tries"
+
+
+def test_exception_text() -> None:
+    try:
+        raise RuntimeError(f"failed on /x?access_token={OPAQUE}")
+    except RuntimeError:
+        made = record("boom", exc_info=sys.exc_info())
+    made.exc_info = made.__dict__.pop("exc_info")
+    text = logging.Formatter().format(filtered(made))
+    assert OPAQUE not in text
+    assert f"access_token={REDACTED}" in text
+
+
+def test_request_attribute() -> None:
+    request = RequestFactory().get(
+        "/hubs/chat", {"access_token": OPAQUE, "id": "1"}, headers={"authorization": f"Bearer {OPAQUE}"}
+    )
+    made = filtered(record("Internal Server Error: %s", (request.path,), request=request))
+    clean = made.request  # type: ignore[attr-defined]
+    assert clean is not request
+    assert OPAQUE not in repr(clean) and OPAQUE not in clean.get_full_path()
+    assert clean.GET["access_token"] == REDACTED and clean.GET["id"] == "1"
+    assert clean.META["HTTP_AUTHORIZATION"] == REDACTED
+    assert clean.headers["Authorization"] == REDACTED
+    assert OPAQUE not in str(clean.META)
+    # The request the view is still using is untouched.
+    assert request.GET["access_token"] == OPAQUE and request.headers["Authorization"] == f"Bearer {OPAQUE}"
+
+
+def test_request_without_token_is_left_alone() -> None:
+    request = RequestFactory().get("/hubs/chat", {"id": "1"})
+    assert filtered(record("x", request=request)).request is request  # type: ignore[attr-defined]
+
+
+def test_scope_attribute() -> None:
+    scope = {
+        "type": "websocket",
+        "query_string": f"id=1&access_token={OPAQUE}".encode(),
+        "headers": [(b"authorization", f"Bearer {OPAQUE}".encode()), (b"host", b"example.com")],
+    }
+    clean = filtered(record("x", scope=scope)).scope  # type: ignore[attr-defined]
+    assert OPAQUE not in repr(clean)
+    assert clean["query_string"] == f"id=1&access_token={REDACTED}".encode()
+    assert (b"host", b"example.com") in clean["headers"]
+    assert scope["query_string"].endswith(OPAQUE.encode())
+
+
+@pytest.fixture
+def clean_loggers():
+    """Loggers and handlers of a test, taken down afterwards."""
+    made: list[tuple[logging.Logger, logging.Handler]] = []
+
+    def make(name: str, propagate: bool = True) -> tuple[logging.Logger, io.StringIO]:
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = propagate
+        made.append((logger, handler))
+        return logger, stream
+
+    yield make
+    for logger, handler in made:
+        logger.removeHandler(handler)
+        logger.filters = [f for f in logger.filters if not isinstance(f, RedactTokensFilter)]
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+
+
+def test_install_covers_records_of_child_loggers(clean_loggers) -> None:
+    # A filter on "hubs_parent" alone would miss records created on "hubs_parent.child":
+    # install() puts it on the handlers those records reach as well.
+    parent, stream = clean_loggers("hubs_parent", propagate=False)
+    install(["hubs_parent"])
+    logging.getLogger("hubs_parent.child").info("GET /hubs/chat?access_token=%s", OPAQUE)
+    parent.info("GET /hubs/chat?access_token=%s", OPAQUE)
+    output = stream.getvalue()
+    assert OPAQUE not in output
+    assert output.count(f"GET /hubs/chat?access_token={REDACTED}") == 2
+
+
+def test_install_is_idempotent(clean_loggers) -> None:
+    logger, _ = clean_loggers("hubs_twice")
+    install(["hubs_twice"])
+    install(["hubs_twice"])
+    assert sum(isinstance(f, RedactTokensFilter) for f in logger.filters) == 1
+    assert sum(isinstance(f, RedactTokensFilter) for f in logger.handlers[0].filters) == 1
+
+
+def test_the_app_installed_it_on_the_server_loggers() -> None:
+    # apps.py ready() ran when pytest-django set Django up.
+    for name in ("uvicorn.access", "uvicorn.error", "django.channels.server", "django.request", "django_hubs"):
+        assert any(isinstance(f, RedactTokensFilter) for f in logging.getLogger(name).filters), name
+    assert hubs_logging.REQUEST_LOGGERS
+
+
+def test_daphne_access_log_is_redacted() -> None:
+    lines: list[tuple[str, str, dict]] = []
+    log_action = redacting(lambda protocol, action, details: lines.append((protocol, action, details)))
+    log_action("http", "complete", {"path": f"/hubs/chat?access_token={OPAQUE}", "status": 200, "client": "a:1"})
+    assert lines == [
+        ("http", "complete", {"path": f"/hubs/chat?access_token={REDACTED}", "status": 200, "client": "a:1"})
+    ]
+
+
+def test_the_daphne_entry_point_wraps_the_access_logger() -> None:
+    from daphne.access import AccessLogGenerator
+
+    stream = io.StringIO()
+    server = RedactingServer(application=None, endpoints=["tcp:0"], action_logger=AccessLogGenerator(stream))
+    server.log_action(
+        "http",
+        "complete",
+        {"path": f"/hubs/chat?access_token={OPAQUE}", "status": 200, "method": "GET", "client": "a:1", "size": 0},
+    )
+    assert OPAQUE not in stream.getvalue()
+    assert f'"GET /hubs/chat?access_token={REDACTED}" 200' in stream.getvalue()
