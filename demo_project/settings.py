@@ -1,9 +1,15 @@
-"""Settings of the demo: a chat on the embedded defaults (SQLite, in-memory channel layer)."""
+"""Settings of the demo: a chat on the embedded defaults (SQLite, in-memory channel layer).
+
+The environment variables read here let the browser tests run the demo with their own
+database, short token lifetimes and short timeouts; ``demo_project/run.py`` sets none.
+"""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+DEMO_DIR = Path(__file__).resolve().parent
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-insecure-key-change-me")
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
@@ -18,6 +24,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "corsheaders",
+    "rest_framework",
+    "rest_framework_simplejwt",
     "channels",
     "django_hubs",
     "demo_project.chat",
@@ -55,7 +63,7 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("DEMO_DB", BASE_DIR / "demo.sqlite3"),
+        "NAME": os.environ.get("DEMO_DB", DEMO_DIR / "demo.sqlite3"),
     }
 }
 
@@ -65,11 +73,32 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+# The official browser client, installed by npm (demo_project/package.json) and served from
+# node_modules as /static/signalr/signalr.min.js: the page loads nothing from elsewhere.
+SIGNALR_BROWSER_DIR = DEMO_DIR / "node_modules" / "@microsoft" / "signalr" / "dist" / "browser"
+STATICFILES_DIRS = [("signalr", SIGNALR_BROWSER_DIR)] if SIGNALR_BROWSER_DIR.is_dir() else []
+LOGIN_URL = "login"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-hubs: URL path -> hub class.
 HUBS = {"hubs/chat": "demo_project.chat.hubs.ChatHub"}
 HUBS_DETAILED_ERRORS = os.environ.get("HUBS_DETAILED_ERRORS", "0") == "1"
+# Short timeouts for the browser tests; the defaults otherwise.
+for _name in ("HUBS_KEEP_ALIVE_INTERVAL", "HUBS_CLIENT_TIMEOUT", "HUBS_HANDSHAKE_TIMEOUT"):
+    if _name in os.environ:
+        globals()[_name] = float(os.environ[_name])
+
+# The page gets a JWT pair from /api/token/ and connects with the access token; the hub
+# closes a connection whose token expired, and the page reconnects with a refreshed one.
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=float(os.environ.get("DEMO_ACCESS_TOKEN_SECONDS", 300))),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=float(os.environ.get("DEMO_REFRESH_TOKEN_SECONDS", 24 * 3600))),
+    "UPDATE_LAST_LOGIN": False,
+}
+REST_FRAMEWORK = {"DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]}
+
+# Seconds between the progress items of the hub's LongTask stream.
+DEMO_TASK_STEP_SECONDS = float(os.environ.get("DEMO_TASK_STEP_SECONDS", 0.15))
 
 # Cross-origin browsers: list the origins you trust (none by default: same origin only).
 CORS_ALLOWED_ORIGINS = [o for o in os.environ.get("CORS_ALLOWED_ORIGINS", "").split(",") if o]

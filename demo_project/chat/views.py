@@ -1,0 +1,76 @@
+"""The pages: sign-in, the chat, and a staff page with each hub's live connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required, user_passes_test
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from django_hubs.endpoints import endpoints
+
+from .hubs import ChatHub
+
+#: Rooms the page offers; any other name can be typed in.
+SUGGESTED_ROOMS = ("lobby", "python", "random")
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login form. Its script first gets a JWT pair for the hub, then submits the form."""
+
+    template_name = "chat/login.html"
+    next_page = "chat"
+
+
+class LogoutView(auth_views.LogoutView):
+    next_page = "login"
+
+
+def hub_url(hub_class: type) -> str:
+    """Where ``settings.HUBS`` serves ``hub_class``."""
+    for path, endpoint in endpoints().items():
+        if endpoint.hub_class is hub_class:
+            return f"/{path}"
+    raise LookupError(f"{hub_class.__qualname__} is not listed in settings.HUBS")
+
+
+@login_required
+def chat(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    config = {
+        "username": user.get_username(),
+        "userId": str(user.pk),
+        "moderator": user.has_perm("chat.moderate"),
+        "rooms": list(SUGGESTED_ROOMS),
+        "hubUrl": hub_url(ChatHub),
+        "tokenUrl": reverse("token_obtain_pair"),
+        "refreshUrl": reverse("token_refresh"),
+        "loginUrl": reverse("login"),
+    }
+    return render(request, "chat/chat.html", {"config": config})
+
+
+def hub_summaries() -> list[dict[str, Any]]:
+    """Each hub's connections and groups in this process, from django-hubs' own registry."""
+    summaries = []
+    for path, endpoint in endpoints().items():
+        lifetime = endpoint.lifetime
+        groups = dict(lifetime.groups)  # a copy: the server's event loop changes it meanwhile
+        summaries.append(
+            {
+                "path": path,
+                "hub": f"{endpoint.hub_class.__module__}.{endpoint.hub_class.__qualname__}",
+                "connections": len(lifetime.connections),
+                "users": len(lifetime.users),
+                "groups": sorted((name, len(members)) for name, members in groups.items()),
+            }
+        )
+    return summaries
+
+
+@user_passes_test(lambda user: user.is_staff)
+def staff(request: HttpRequest) -> HttpResponse:
+    return render(request, "chat/staff.html", {"hubs": hub_summaries()})
