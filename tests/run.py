@@ -20,6 +20,7 @@ def main() -> int:
     python = ensure_venv()
     required = os.environ.get("CI") == "true"
     ensure_npm(ROOT / "tests" / "interop", required)
+    ensure_npm(ROOT / "demo_project", required)  # the browser tests serve the demo
     args = sys.argv[1:] or ["tests"]
     return subprocess.call([python, "-m", "pytest", *args], cwd=ROOT)
 

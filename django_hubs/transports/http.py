@@ -160,7 +160,7 @@ async def check_user(request: HttpRequest, record: ConnectionRecord) -> tuple[An
     hub_class = record.endpoint.hub_class
     if not await is_authorized(hub_class.authorization, user):
         logger.info("%s refused for %s: unauthorized", request.method, record.connection_id)
-        return user, plain(401, "Unauthorized")
+        return user, plain(401)
     if hub_class.get_user_identifier(user) != record.user_id:
         logger.warning("%s refused for %s: not the user who negotiated it", request.method, record.connection_id)
         return user, plain(403, "Forbidden")

@@ -66,7 +66,7 @@ async def negotiate(request: HttpRequest, hub_path: str) -> HttpResponse:
 
     user = await request_user(request)
     if not await is_authorized(endpoint.hub_class.authorization, user):
-        return plain(401, "Unauthorized")
+        return plain(401)
 
     # Offered only to clients that ask (an unasked offer makes the JS client fail) and only
     # over WebSockets, the one transport the clients resume.

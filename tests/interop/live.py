@@ -81,7 +81,8 @@ class LiveServer:
 
     def command(self) -> list[str]:
         if self.kind == "daphne":
-            return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), self.app]
+            # The redacting entry point, as README tells users to run daphne.
+            return [PYTHON, "-m", "django_hubs.daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app]
         if self.kind == "uvicorn":
             return [
                 str(BIN / "uvicorn"),
