@@ -1,0 +1,1 @@
+"""The benchmark suite: django-hubs and its peers under the same load (see README.md)."""
