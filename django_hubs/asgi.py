@@ -29,6 +29,25 @@ def get_asgi_application(websocket: Any = None, http: Any = None) -> Any:
             # CORS for negotiate and the hub paths; the rest of the site keeps cors-headers' answer.
             "http": HubsCorsMiddleware(http_app),
             # Origin check, then a JWT, then the session cookie, before any hub code runs.
-            "websocket": OriginCheckMiddleware(HubsAuthMiddlewareStack(WebSocketTransport(fallback=websocket))),
+            "websocket": keep_raw_send(
+                OriginCheckMiddleware(HubsAuthMiddlewareStack(WebSocketTransport(fallback=websocket)))
+            ),
         }
     )
+
+
+def keep_raw_send(app: Any) -> Any:
+    """Let the WebSocket transport write frames with the server's own ``send``.
+
+    Channels' session middleware wraps ``send`` to set cookies on HTTP responses; on a
+    WebSocket that wrapper only costs time on every frame (WebSocket sessions are saved
+    explicitly), so the transport bypasses it once the socket is accepted.
+    """
+
+    async def with_raw_send(scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        return await app({**scope, RAW_SEND: send}, receive, send)
+
+    return with_raw_send
+
+
+RAW_SEND = "django_hubs.send"

@@ -188,7 +188,15 @@ class Hub:
 
     #: Requirements set by ``@authorize`` on the class.
     authorization: ClassVar[tuple[Requirement, ...]] = ()
+    #: Filters of this hub only, run after ``HUBS_FILTERS``: dotted paths, classes, instances
+    #: or ``{"filter": ..., **options}`` dicts (see :mod:`django_hubs.filters`).
+    filters: ClassVar[collections.abc.Sequence[Any]] = ()
+    #: The methods this hub calls on its clients, for ``manage.py hubs_typescript``: a class
+    #: (a ``typing.Protocol`` reads best) whose methods are named exactly as sent
+    #: (``def ReceiveMessage(self, user: str, text: str) -> None: ...``).
+    Client: ClassVar[type | None] = None
     _hub_methods: ClassVar[dict[str, HubMethod] | None] = None
+    _hub_targets: ClassVar[dict[str, HubMethod] | None] = None
 
     context: HubCallerContext
     clients: HubCallerClients
@@ -197,6 +205,7 @@ class Hub:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._hub_methods = None
+        cls._hub_targets = None
         seen: dict[str, str] = {}
         for name in _callable_names(cls):
             folded = fold(name)
@@ -218,7 +227,16 @@ class Hub:
 
     @classmethod
     def find_method(cls, target: str) -> HubMethod | None:
-        return cls.hub_methods().get(fold(target))
+        cache = cls.__dict__.get("_hub_targets")
+        if cache is None:
+            cache = cls._hub_targets = {}
+        method = cache.get(target)
+        if method is None:
+            method = cls.hub_methods().get(fold(target))
+            # Only names that exist, and not without end: clients choose the spelling.
+            if method is not None and len(cache) < 1024:
+                cache[target] = method
+        return method
 
     @classmethod
     def get_user_identifier(cls, user: Any) -> str | None:

@@ -20,6 +20,7 @@ from .messages import (
     COMPLETION,
     INVOCATION,
     PING,
+    PING_MESSAGE,
     SEQUENCE,
     STREAM_INVOCATION,
     STREAM_ITEM,
@@ -147,6 +148,23 @@ def _sequence_id(obj: dict[str, Any]) -> int:
 
 def message_from_dict(obj: Any) -> HubMessage | None:
     """Validate one decoded record; ``None`` for message types this server does not know."""
+    if type(obj) is dict:
+        # Fast path for what clients send most: a plain invocation and a ping. Anything
+        # unusual (headers, streams, a wrong type) takes the full checks below.
+        kind = obj.get("type")
+        if kind == INVOCATION and type(kind) is int and "streamIds" not in obj and "headers" not in obj:
+            target = obj.get("target")
+            arguments = obj.get("arguments")
+            invocation_id = obj.get("invocationId")
+            if (
+                type(target) is str
+                and target
+                and type(arguments) is list
+                and (invocation_id is None or type(invocation_id) is str)
+            ):
+                return InvocationMessage(target, arguments, invocation_id or None)
+        elif kind == PING and type(kind) is int:
+            return PING_MESSAGE
     if not isinstance(obj, dict):
         raise ProtocolError("Expected a JSON object.")
     kind = _require(obj, "type", int, "Number")
