@@ -11,6 +11,11 @@ from django.contrib.auth import get_user_model
 from django_hubs import Hub, HubError, authorize
 
 events: list[tuple[str, Any]] = []
+#: What streaming hub methods did, read back by ``stream_state`` (a test cannot see inside a
+#: generator otherwise): whether a ``finally`` ran, which items an upload got, in which order.
+stream_log: dict[str, Any] = {}
+#: Gates that ``gated_upload`` waits on before it reads its stream; ``open_gate`` opens one.
+gates: dict[str, asyncio.Event] = {}
 
 
 class TestHub(Hub):
@@ -144,6 +149,109 @@ class TestHub(Hub):
     @authorize(perms=["auth.delete_user"])
     async def moderate(self) -> str:
         return "moderated"
+
+    # --- streaming and client results in depth (tests/test_streaming.py, test_js_matrix.py) ---
+
+    async def failing_stream(self, count: int, hub_error: bool = False) -> AsyncIterator[int]:
+        """``count`` items, then an exception: the client gets the items, then the error."""
+        for i in range(count):
+            yield i
+        if hub_error:
+            raise HubError("stream refused")
+        raise ValueError("stream secret")
+
+    async def stream_values(self, values: list[Any]) -> AsyncIterator[Any]:
+        """Each value as one item, ``None`` included (a StreamItem must keep its ``item``)."""
+        for value in values:
+            yield value
+
+    async def returned_stream(self, count: int) -> AsyncIterator[int]:
+        """Not a generator: a coroutine that returns an async iterable, streamed just the same."""
+        return self.stream_values(list(range(count)))
+
+    async def not_a_stream(self) -> AsyncIterator[int]:
+        return 42  # type: ignore[return-value]  # the mistake the server reports
+
+    async def ticker(self, key: str, delay: float = 0.01) -> AsyncIterator[int]:
+        """Counts until the client cancels; ``stream_state(key)`` shows that ``finally`` ran."""
+        state = stream_log[key] = {"yielded": 0, "exit": None, "closed": False}
+        try:
+            while True:
+                yield state["yielded"]
+                state["yielded"] += 1
+                await asyncio.sleep(delay)
+        except BaseException as exc:
+            state["exit"] = type(exc).__name__
+            raise
+        finally:
+            state["closed"] = True
+
+    async def stream_state(self, key: str) -> Any:
+        return stream_log.get(key)
+
+    async def upload_pair(
+        self, numbers: AsyncIterator[int], separator: str, words: AsyncIterator[str]
+    ) -> dict[str, Any]:
+        """Two upload streams and a plain argument in one invocation; the streams are read side by side."""
+
+        async def total() -> int:
+            return sum([n async for n in numbers])
+
+        async def joined() -> str:
+            return separator.join([w async for w in words])
+
+        count, text = await asyncio.gather(total(), joined())
+        return {"sum": count, "words": text}
+
+    async def upload_record(self, key: str, items: AsyncIterator[Any]) -> list[Any]:
+        """Records each item and how the upload ended, for uploads that end abnormally."""
+        state = stream_log[key] = {"items": [], "end": None}
+        try:
+            async for item in items:
+                state["items"].append(item)
+        except Exception as exc:
+            state["end"] = f"{type(exc).__name__}: {exc}"
+            raise
+        state["end"] = "completed"
+        return state["items"]
+
+    async def double_stream(self, numbers: AsyncIterator[int]) -> AsyncIterator[int]:
+        """A server-to-client stream fed by a client-to-server stream."""
+        async for n in numbers:
+            yield n * 2
+
+    async def gated_upload(self, key: str, numbers: AsyncIterator[int]) -> int:
+        """Reads nothing until ``open_gate(key)``, so the upload buffer fills (backpressure)."""
+        log = stream_log.setdefault(key, [])
+        await gates.setdefault(key, asyncio.Event()).wait()
+        total = 0
+        async for n in numbers:
+            log.append(["item", n])
+            total += n
+        return total
+
+    async def open_gate(self, key: str) -> None:
+        gates.setdefault(key, asyncio.Event()).set()
+
+    async def note(self, key: str, value: Any) -> None:
+        stream_log.setdefault(key, []).append(["note", value])
+
+    async def connection_info(self) -> dict[str, Any]:
+        """The transport and protocol under this connection, which hub code never needs otherwise."""
+        return {"transport": self.context.transport, "protocol": self.context.protocol}
+
+    async def try_ask(
+        self, connection_id: str | None, method: str, argument: Any, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Ask a client (the caller when ``connection_id`` is None); report the value or the error seen.
+
+        Without ``timeout`` the wait is ``HUBS_CLIENT_RESULT_TIMEOUT``.
+        """
+        target = self.clients.caller if connection_id is None else self.clients.client(connection_id)
+        try:
+            return {"result": await target.invoke(method, argument, timeout=timeout)}
+        except Exception as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 @authorize
