@@ -6,6 +6,7 @@
 It runs on uvloop when installed, raises its open-file limit for thousands of
 connections, and reports its own CPU time next to the server's, so a saturated
 generator shows (``generator_cpu_share`` near 1.0 means the numbers are its limit).
+W5 passes ``--url``/``--server-pid`` once per server process and ``--watch redis=PID``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,16 @@ def raise_fd_limit() -> int:
 
 
 async def run(options: argparse.Namespace) -> dict[str, Any]:
-    target = Target(options.dialect, options.url, options.protocol, options.server_pid)
+    watched = dict(item.split("=", 1) for item in options.watch)
+    target = Target(
+        options.dialect,
+        options.url[0],
+        options.protocol,
+        options.server_pid[0],
+        urls=options.url,
+        server_pids=options.server_pid,
+        watched={name: int(pid) for name, pid in watched.items()},
+    )
     params = json.loads(options.params)
     started = time.perf_counter()
     try:
@@ -64,12 +74,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dialect", required=True, choices=["signalr", "socketio", "channels"])
     parser.add_argument("--protocol", default="json", choices=["json", "messagepack"])
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--server-pid", type=int, required=True)
+    # Repeated for W5: several processes acting as one hub, in the same order as their pids.
+    parser.add_argument("--url", required=True, action="append")
+    parser.add_argument("--server-pid", type=int, required=True, action="append")
+    parser.add_argument("--watch", action="append", default=[], help="NAME=PID: also measure this process's CPU")
     parser.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
     parser.add_argument("--params", default="{}")
     parser.add_argument("--timeout", type=float, default=180.0)
     options = parser.parse_args()
+    if len(options.url) != len(options.server_pid):
+        parser.error("give one --server-pid per --url")
     raise_fd_limit()
     try:
         import uvloop

@@ -16,7 +16,10 @@ HEADLINE = {
     "W2": ("responses_per_s", True),
     "W3": ("deliveries_per_s", True),
     "W4": ("rss_per_connection_kb", False),
+    "W5": ("deliveries_per_s", True),
 }
+#: W5's one-process row (its W3 run), which the two-process row is divided by.
+W5_REFERENCE = "hubs-uvicorn"
 #: Counts that are summed over repeats rather than summarized (any of them non-zero is news).
 COUNTS = (
     "errors",
@@ -62,7 +65,13 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def reference_for(entry: dict[str, Any]) -> tuple[str, str]:
-    """django-hubs on the same ASGI server and protocol (uvicorn for servers of their own)."""
+    """django-hubs on the same ASGI server and protocol (uvicorn for servers of their own).
+
+    W5 compares two processes over Redis with one process on the in-memory layer: its
+    reference is the one-process row, ``hubs-uvicorn``, of W5 itself.
+    """
+    if entry["workload"] == "W5":
+        return W5_REFERENCE, entry["protocol"]
     host = entry["server"].rsplit("-", 1)[-1]
     return ("hubs-daphne" if host == "daphne" else "hubs-uvicorn"), entry["protocol"]
 
@@ -113,6 +122,29 @@ def headline(entry: dict[str, Any], key: str) -> str:
     if share is not None and share >= GENERATOR_BOUND:
         return f"\u2265 {text} (generator-bound)"
     return text
+
+
+def per_process(entry: dict[str, Any], key: str, digits: int = 0, scale: float = 1.0, join: str = " / ") -> str:
+    """``key`` (with ``{n}`` for the process number) of each W5 process; a dash for one process."""
+    cells = []
+    for n in range(1, 10):
+        stat = entry["stats"].get(key.format(n=n))
+        if stat is None:
+            break
+        cells.append(fmt(stat["median"] * scale, digits))
+    return join.join(cells) if cells else DASH
+
+
+def percent(entry: dict[str, Any], key: str) -> str:
+    """A share of one core in %, or a dash where the row has none."""
+    return cell(entry, key, 0, scale=100) + " %" if key in entry["stats"] else DASH
+
+
+def server_share(entry: dict[str, Any]) -> str:
+    """CPU of each server process (W5: ``a + b``), in % of one core."""
+    if "process1_cpu_share" in entry["stats"]:
+        return per_process(entry, "process{n}_cpu_share", 0, 100, " + ") + " %"
+    return cell(entry, "server_cpu_share", 0, scale=100) + " %"
 
 
 def ratio(entry: dict[str, Any]) -> str:
@@ -170,6 +202,22 @@ TABLES: dict[str, tuple[str, list[tuple[str, Any]]]] = {
             ("other load", lambda e: cell(e, "other_cpu_cores", 2)),
         ],
     ),
+    "W5": (
+        "W3's broadcast across two django-hubs processes over Redis, against one process on the in-memory layer",
+        [
+            ("deliveries/s", lambda e: headline(e, "deliveries_per_s")),
+            ("to last client p50 ms", lambda e: cell(e, "p50_ms_to_last_client", 1)),
+            ("p99 ms", lambda e: cell(e, "p99_ms_to_last_client", 1)),
+            ("last client per process p50 ms", lambda e: per_process(e, "p50_ms_to_last_client_process{n}", 1)),
+            ("lost / expected", lambda e: lost_of(e)),
+            ("server CPU µs/delivery", lambda e: cell(e, "server_cpu_us_per_msg", 1)),
+            ("per process µs/delivery", lambda e: per_process(e, "process{n}_cpu_us_per_delivery", 1)),
+            ("server CPU", server_share),
+            ("redis-server CPU", lambda e: percent(e, "redis_cpu_share")),
+            ("generator CPU", lambda e: cell(e, "generator_cpu_share", 0, scale=100) + " %"),
+            ("other load", lambda e: cell(e, "other_cpu_cores", 2)),
+        ],
+    ),
     "W4": (
         "idle connections held open (handshake done, in the group)",
         [
@@ -207,8 +255,87 @@ def workload_title(workload: str, params: dict[str, Any]) -> str:
         ),
         "W3": lambda: f"{p.get('clients_count', 0):,} clients, {p.get('messages')} messages",
         "W4": lambda: f"{p.get('connections', 0):,} connections",
+        "W5": lambda: f"{p.get('clients_count', 0):,} clients, {p.get('messages')} messages",
     }[workload]()
     return f"{workload}: {TABLES[workload][0]} ({counts})"
+
+
+def median(entry: dict[str, Any] | None, key: str) -> float | None:
+    stat = entry["stats"].get(key) if entry else None
+    return stat["median"] if stat else None
+
+
+def w5_notes(results: dict[str, Any], entries: list[dict[str, Any]]) -> list[str]:
+    """What W5's rows are, how they were measured, and the comparison in words."""
+    out = [""]
+    one_row = {e["protocol"]: e for e in entries if e["server"] == W5_REFERENCE}
+    for entry in entries:
+        if entry["server"] == W5_REFERENCE:
+            continue
+        base = one_row.get(entry["protocol"])
+        keys = ("deliveries_per_s", "server_cpu_us_per_msg", "p50_ms_to_last_client")
+        two, one = [median(entry, k) for k in keys], [median(base, k) for k in keys]
+        if base is None or any(v is None for v in (*two, *one)):
+            continue
+        (rate, cpu, p50), (base_rate, base_cpu, base_p50) = two, one
+        assert rate and cpu and base_rate and base_cpu and p50 is not None and base_p50 is not None
+        near, far = (median(entry, f"p50_ms_to_last_client_process{n}") for n in (1, 2))
+        out.append(
+            f"- {entry['protocol']}: two processes over Redis deliver {fmt(rate)}/s against {fmt(base_rate)}/s "
+            f"for one process ({rate / base_rate:.2f}{TIMES}); the last client has a message after "
+            f"{fmt(p50, 1)} ms (p50) against {fmt(base_p50, 1)} ms (process one's last client after "
+            f"{fmt(near, 1)} ms, process two's after {fmt(far, 1)} ms); the server side spends "
+            f"{fmt(cpu, 1)} µs of CPU per delivery against {fmt(base_cpu, 1)} µs ({cpu / base_cpu:.2f}{TIMES}), "
+            f"and redis-server {percent(entry, 'redis_cpu_share')} of a core. "
+            f"Lost: {lost_of(entry)} over two processes, {lost_of(base)} over one."
+        )
+    pinning = results["pinning"]
+    merged = next((m for m in results.get("merged", []) if "W5" in m["workloads"]), None)
+    if merged is not None:
+        pinning = merged["pinning"]
+    observed = pinning.get("w5_observed") or {}
+    seen = ", ".join(f"{name} on {cores}" for name, cores in observed.items() if cores) or DASH
+    sources = sorted({run.get("baseline_of", "") for run in results["runs"] if run["workload"] == "W5"} - {""})
+    if sources and all(source.startswith("the W3 run of repeat") for source in sources):
+        sources = ["the W3 run of each repeat, made right before the two-process run"]
+    out += [
+        "",
+        "The two-process row runs two uvicorn processes (`--ws websockets-sansio`, no per-message deflate) "
+        "serving the bench hub with `CHANNEL_LAYERS` on `channels_redis.core.RedisChannelLayer`, over a "
+        'redis-server the suite starts for each repeat on a free port of 127.0.0.1 (`--save "" '
+        "--appendonly no`) and stops after. Client *i* connects to process *i* mod 2, so each holds half "
+        "the clients; the sender is a client of process one, as in W3 it broadcasts the next message "
+        "when the previous is acknowledged, and every message reaches process two through Redis (one "
+        "layer message per broadcast) to be fanned out there. Deliveries are counted per client and "
+        "message exactly as in W3: *lost* is what had not arrived after 5 s without any delivery.",
+        "",
+        f"The one-process row is django-hubs under uvicorn on the in-memory layer, from {'; '.join(sources)} "
+        f"(the same workload, in the same run). *{TIMES}1 process* is the two-process deliveries/s divided by "
+        "the one-process figure. *server CPU µs/delivery* adds up the CPU of both processes over all "
+        "deliveries plus the sender's requests and replies, comparable with the one process; *per process* "
+        "divides process one's CPU by its own deliveries plus the sender's requests and replies, and "
+        "process two's by its own deliveries. *last client per process* is the time until the last client "
+        "of process one / of process two has a message. *server CPU* is each process's CPU in % of a core. "
+        "CPU times come from `/proc` in 10 ms ticks: at about 0.3 s of CPU per process and run, a "
+        "per-process figure moves in steps of about 3 %.",
+        "",
+        f"Pinning: both server processes and redis-server share core {pinning.get('server_cores')}, the core "
+        f"the single process has to itself in W3; the generator runs on core {pinning.get('generator_cores')} "
+        f"(observed: {seen}). The server side thus has the same one core in both rows, so W5 shows what "
+        "the backplane and the split cost for the same deliveries, not a speed-up from more cores: on a "
+        "2-core machine where one core drives the load, there is no spare core for a second process.",
+    ]
+    if merged is not None:
+        git = merged.get("django_hubs") or {}
+        commit = f"{git.get('commit')}{' with uncommitted changes' if git.get('dirty') else ''}" if git else None
+        out += [
+            "",
+            f"These rows come from a separate run ({merged['repeats']} repeat(s), {merged['duration_s']:.0f} s, "
+            f"finished {merged['finished']}, django-hubs at {commit or DASH}) merged into this report with "
+            "`bench/run.py --merge`; their one-process baseline is that run's own W3, which can differ "
+            "from the W3 table above (measured in the full run).",
+        ]
+    return out
 
 
 def write_markdown(results: dict[str, Any], path: Path) -> None:
@@ -235,7 +362,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "else on the machine used meanwhile: the 2-core machine is shared, and a run with other load "
         "above ~0.2 cores is disturbed (throughput drops; CPU per message moves much less)."
     )
-    for workload in ("W1", "W2", "W3", "W4"):
+    for workload in ("W1", "W2", "W3", "W4", "W5"):
         entries = [e for e in results["summary"] if e["workload"] == workload]
         if not entries:
             continue
@@ -243,18 +370,21 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         add("")
         add(f"## {workload_title(workload, results['params'])}")
         add("")
-        header = ["server", "protocol", *(name for name, _ in columns), f"{TIMES}django-hubs", "errors / losses"]
+        compared = f"{TIMES}1 process" if workload == "W5" else f"{TIMES}django-hubs"
+        header = ["server", "protocol", *(name for name, _ in columns), compared, "errors / losses"]
         add("| " + " | ".join(header) + " |")
         add("|" + "---|" * len(header))
         for entry in entries:
             row = [entry["name"], entry["protocol"], *(render(entry) for _, render in columns)]
             row += [ratio(entry), problems(entry)]
             add("| " + " | ".join(row) + " |")
-    add("")
-    add("## W5: scale-out over Redis — TODO")
-    add("")
-    for todo in results.get("todo", []):
-        add(f"Not measured yet: {todo['what']}. {todo['why not yet'].capitalize()}.")
+        if workload == "W5":
+            lines.extend(w5_notes(results, entries))
+    if "W5" in results.get("skipped_workloads", {}):
+        add("")
+        add("## W5: scale-out over Redis — skipped")
+        add("")
+        add(f"Not measured in this run: {results['skipped_workloads']['W5']}.")
     if results.get("skipped"):
         add("")
         add("## Skipped servers")

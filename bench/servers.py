@@ -140,7 +140,9 @@ def affinity(pid: int) -> str | None:
 class RunningServer:
     """One server process; ``pid`` is the server itself (``taskset`` execs it)."""
 
-    def __init__(self, spec: ServerSpec, log_dir: Path, cores: str | None) -> None:
+    def __init__(
+        self, spec: ServerSpec, log_dir: Path, cores: str | None, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.spec = spec
         self.cores = cores
         self.port = free_port()
@@ -151,6 +153,7 @@ class RunningServer:
             "DJANGO_SETTINGS_MODULE": SETTINGS,
             "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
@@ -194,6 +197,74 @@ class RunningServer:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def redis_missing() -> str | None:
+    """Why W5 (django-hubs over Redis) cannot run here, or ``None``."""
+    if shutil.which("redis-server") is None:
+        return "redis-server is not on PATH (Debian/Ubuntu: apt-get install redis-server)"
+    if importlib.util.find_spec("channels_redis") is None:
+        return "channels_redis is not installed (pip install -r requirements.txt)"
+    return None
+
+
+class RedisServer:
+    """A real redis-server on a free port of 127.0.0.1 that keeps nothing on disk, pinned like the servers."""
+
+    def __init__(self, log_dir: Path, cores: str | None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(redis_missing())
+        self.port = free_port()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"redis-{self.port}.log"
+        command = [
+            *pin_prefix(cores),
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        with open(self.log_path, "ab") as log:
+            # Its working directory is the log folder: whatever it might write stays out of the tree.
+            self.process = subprocess.Popen(
+                command, cwd=log_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + 15.0
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}: see {self.log_path}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"redis-server did not listen on {self.port}")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -56,16 +56,24 @@ def process_rss(pid: int) -> int:
 
 @dataclass
 class Meter:
-    """Wall time and the CPU time of the server and of this generator over one phase."""
+    """Wall time and the CPU time of the server and of this generator over one phase.
+
+    ``watched`` names further processes (W5: the second server, redis-server) whose CPU
+    is measured too, each on its own, and not counted as "other load".
+    """
 
     server_pid: int
+    watched: dict[str, int] = field(default_factory=dict)
     wall: float = 0.0
     server_cpu: float = 0.0
     generator_cpu: float = 0.0
     other_cpu: float = 0.0
+    watched_cpu: dict[str, float] = field(default_factory=dict)
     _start: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    _watched_start: dict[str, float] = field(default_factory=dict)
 
     def __enter__(self) -> Meter:
+        self._watched_start = {name: process_cpu(pid) for name, pid in self.watched.items()}
         self._start = (time.perf_counter(), process_cpu(self.server_pid), time.process_time(), machine_busy())
         return self
 
@@ -74,8 +82,10 @@ class Meter:
         self.wall = time.perf_counter() - wall
         self.server_cpu = process_cpu(self.server_pid) - server
         self.generator_cpu = time.process_time() - generator
+        self.watched_cpu = {name: process_cpu(pid) - self._watched_start[name] for name, pid in self.watched.items()}
+        measured = self.server_cpu + self.generator_cpu + sum(self.watched_cpu.values())
         # Whatever else kept the machine's cores busy meanwhile (other processes, the kernel).
-        self.other_cpu = max(0.0, machine_busy() - busy - self.server_cpu - self.generator_cpu)
+        self.other_cpu = max(0.0, machine_busy() - busy - measured)
 
     def report(self, messages: int) -> dict[str, Any]:
         """CPU figures; ``messages`` is what the server handled (requests + replies + deliveries)."""
@@ -123,14 +133,27 @@ def payload(seq: int, size: int = 100) -> dict[str, Any]:
 
 @dataclass
 class Target:
+    """The server under test: ``url`` and ``server_pid`` are the first (often only) process.
+
+    W5 drives several processes that act as one hub: ``urls``/``server_pids`` list all of
+    them in order, and ``watched`` names other processes to measure (redis-server).
+    """
+
     dialect: str
     url: str
     protocol: str
     server_pid: int
     problems: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    server_pids: list[int] = field(default_factory=list)
+    watched: dict[str, int] = field(default_factory=dict)
 
-    def client(self, on_message: Callable[[Any, float], None] | None = None) -> BenchClient:
-        return DIALECTS[self.dialect](self.url, self.protocol, on_message)
+    def __post_init__(self) -> None:
+        self.urls = self.urls or [self.url]
+        self.server_pids = self.server_pids or [self.server_pid]
+
+    def client(self, on_message: Callable[[Any, float], None] | None = None, url: str | None = None) -> BenchClient:
+        return DIALECTS[self.dialect](url or self.url, self.protocol, on_message)
 
     def collect(self, clients: list[BenchClient]) -> None:
         for client in clients:
@@ -306,18 +329,29 @@ async def w2_concurrent(
 
 
 class Deliveries:
-    """Who got which broadcast, when; content checked against what was sent."""
+    """Who got which broadcast, when; content checked against what was sent.
 
-    def __init__(self, clients: int, messages: int, size: int) -> None:
+    ``process_of[i]`` is the server process client ``i`` is connected to (W5), so that the
+    time until the last client *of each process* has a message can be told apart too.
+    """
+
+    def __init__(self, clients: int, messages: int, size: int, process_of: list[int] | None = None) -> None:
         self.expected = [payload(seq, size) for seq in range(messages)]
         self.seen = [bytearray(messages) for _ in range(clients)]
+        self.process_of = process_of or [0] * clients
+        processes = max(self.process_of) + 1
         self.last = [0.0] * messages
+        self.last_by_process = [[0.0] * messages for _ in range(processes)]
+        self.count_by_process = [0] * processes
         self.got = [0] * messages
         self.count = self.duplicates = self.wrong = self.warmup = 0
         self.progress = time.perf_counter()
 
     def receiver(self, index: int) -> Callable[[Any, float], None]:
         seen = self.seen[index]
+        process = self.process_of[index]
+        last_here = self.last_by_process[process]
+        counts = self.count_by_process
 
         def on_message(value: Any, now: float) -> None:
             seq = value.get("seq") if isinstance(value, dict) else None
@@ -332,33 +366,56 @@ class Deliveries:
                 return
             seen[seq] = 1
             self.count += 1
+            counts[process] += 1
             self.got[seq] += 1
             if now > self.last[seq]:
                 self.last[seq] = now
+            if now > last_here[seq]:
+                last_here[seq] = now
             self.progress = now
 
         return on_message
 
 
-async def w3_broadcast(
-    target: Target,
-    clients_count: int = 1000,
-    messages: int = 200,
-    size: int = 100,
-    window: int = 1,
-    deadline: float = 90.0,
-    idle: float = 5.0,
-) -> dict[str, Any]:
-    """``clients_count`` clients in one group; client 0 broadcasts ``messages`` messages.
+@dataclass
+class Broadcast:
+    """What one broadcast run measured, for W3's and W5's reports."""
 
-    The sender keeps ``window`` broadcast invocations outstanding (1: the next goes when
-    the server has acknowledged the previous). Each message must reach every client.
+    metrics: dict[str, Any]
+    book: Deliveries
+    clients: list[BenchClient]
+    sender: BenchClient
+    sent_at: list[float]
+    complete: list[int]
+    meter: Meter
+    acked: int
+
+
+async def broadcast_run(
+    target: Target,
+    clients_count: int,
+    messages: int,
+    size: int,
+    window: int,
+    deadline: float,
+    idle: float,
+) -> Broadcast | dict[str, Any]:
+    """The broadcast shared by W3 and W5; a metrics dict of its own if nobody could connect.
+
+    Client ``i`` connects to ``target.urls[i % len(urls)]``, so several processes get
+    even shares; the sender is a client of the first process.
     """
-    book = Deliveries(clients_count, messages, size)
-    clients, failures = await connect_all(target, clients_count, 50, lambda i: target.client(book.receiver(i)))
-    if not clients:
-        return {"clients": 0, "connect_failures": failures, "errors": 1}
-    sender = clients[0]
+    urls = target.urls
+    process_of = [i % len(urls) for i in range(clients_count)]
+    book = Deliveries(clients_count, messages, size, process_of)
+    clients, failures = await connect_all(
+        target, clients_count, 50, lambda i: target.client(book.receiver(i), urls[process_of[i]])
+    )
+    sender = next((client for client in clients if client.url == urls[0]), None)
+    if sender is None:
+        target.collect(clients)
+        await close_all(clients)
+        return {"clients": len(clients), "connect_failures": failures, "errors": 1}
     receivers = len(clients)
     errors = 0
     # Warm-up: a marker broadcast until every client has one, so that all are in the group.
@@ -374,8 +431,9 @@ async def w3_broadcast(
     sent_at = [0.0] * messages
     stop = time.perf_counter() + deadline
     acked = 0
+    watched = {f"process{n + 1}": pid for n, pid in enumerate(target.server_pids[1:], 1)} | target.watched
     async with keeping_alive(clients):
-        with Meter(target.server_pid) as meter:
+        with Meter(target.server_pid, watched) as meter:
             start = time.perf_counter()
             gate = asyncio.Semaphore(window)
 
@@ -408,10 +466,10 @@ async def w3_broadcast(
         last_delivery = max(book.last) if book.count else start
     target.collect(clients)
     await close_all(clients)
-    complete = [book.last[s] - sent_at[s] for s in range(messages) if book.got[s] == receivers]
+    complete = [s for s in range(messages) if book.got[s] == receivers]
     span = last_delivery - start
     expected = receivers * messages
-    return {
+    metrics = {
         "clients": receivers,
         "connect_failures": failures,
         "warmup_reached": warm,
@@ -430,9 +488,87 @@ async def w3_broadcast(
         "deliveries_per_s": book.count / span if span > 0 else None,
         "send_s": sent_done - start,
         "last_delivery_s": span,
-        **{k.replace("ms", "ms_to_last_client"): v for k, v in latency_ms(complete).items()},
+        **to_last_client(book.last, sent_at, complete),
         **meter.report(book.count + 2 * acked),
     }
+    return Broadcast(metrics, book, clients, sender, sent_at, complete, meter, acked)
+
+
+def to_last_client(last: list[float], sent_at: list[float], complete: list[int], suffix: str = "") -> dict[str, Any]:
+    """Latency from send until the last client has the message, over the messages every client got."""
+    spans = [last[s] - sent_at[s] for s in complete]
+    return {k.replace("ms", "ms_to_last_client") + suffix: v for k, v in latency_ms(spans).items()}
+
+
+async def w3_broadcast(
+    target: Target,
+    clients_count: int = 1000,
+    messages: int = 200,
+    size: int = 100,
+    window: int = 1,
+    deadline: float = 90.0,
+    idle: float = 5.0,
+) -> dict[str, Any]:
+    """``clients_count`` clients in one group; client 0 broadcasts ``messages`` messages.
+
+    The sender keeps ``window`` broadcast invocations outstanding (1: the next goes when
+    the server has acknowledged the previous). Each message must reach every client.
+    """
+    run = await broadcast_run(target, clients_count, messages, size, window, deadline, idle)
+    return run if isinstance(run, dict) else run.metrics
+
+
+# --- W5 -------------------------------------------------------------------------------
+
+
+async def w5_scale_out(
+    target: Target,
+    clients_count: int = 1000,
+    messages: int = 200,
+    size: int = 100,
+    window: int = 1,
+    deadline: float = 90.0,
+    idle: float = 5.0,
+) -> dict[str, Any]:
+    """W3 across the processes of ``target.urls`` acting as one hub (over Redis).
+
+    Clients are split evenly over the processes; the sender is on the first, so every
+    message reaches the others through the backplane. The server CPU figures add up all
+    processes (comparable with W3's one process); each process also gets its own, per
+    delivery to its own clients (the first also handles the sender's requests and replies).
+    """
+    run = await broadcast_run(target, clients_count, messages, size, window, deadline, idle)
+    if isinstance(run, dict):
+        return run
+    metrics, book, meter = run.metrics, run.book, run.meter
+    wall = meter.wall
+    cpu = [meter.server_cpu, *(meter.watched_cpu[f"process{n + 1}"] for n in range(1, len(target.urls)))]
+    handled = book.count + 2 * run.acked
+    metrics |= {
+        "processes": len(target.urls),
+        "server_cpu_s": sum(cpu),
+        "server_cpu_share": sum(cpu) / wall if wall else None,
+        "server_cpu_us_per_msg": 1e6 * sum(cpu) / handled if handled else None,
+    }
+    for n, (process_cpu_s, delivered) in enumerate(zip(cpu, book.count_by_process, strict=True)):
+        own = delivered + (2 * run.acked if n == 0 else 0)
+        prefix = f"process{n + 1}_"
+        metrics |= {
+            prefix + "clients": sum(1 for client in run.clients if client.url == target.urls[n]),
+            prefix + "deliveries": delivered,
+            prefix + "cpu_s": process_cpu_s,
+            prefix + "cpu_share": process_cpu_s / wall if wall else None,
+            prefix + "cpu_us_per_delivery": 1e6 * process_cpu_s / own if own else None,
+            **to_last_client(book.last_by_process[n], run.sent_at, run.complete, f"_process{n + 1}"),
+        }
+    for name, seconds in meter.watched_cpu.items():
+        if not name.startswith("process"):
+            metrics |= {
+                f"{name}_cpu_s": seconds,
+                f"{name}_cpu_share": seconds / wall if wall else None,
+                f"{name}_cpu_us_per_broadcast": 1e6 * seconds / run.acked if run.acked else None,
+            }
+    return metrics
 
 
 # --- W4 -------------------------------------------------------------------------------
@@ -478,4 +614,4 @@ async def w4_idle(target: Target, connections: int = 5000, parallel: int = 100, 
     }
 
 
-WORKLOADS = {"W1": w1_sequential, "W2": w2_concurrent, "W3": w3_broadcast, "W4": w4_idle}
+WORKLOADS = {"W1": w1_sequential, "W2": w2_concurrent, "W3": w3_broadcast, "W4": w4_idle, "W5": w5_scale_out}

@@ -3,7 +3,11 @@
 One settings module serves both apps, so django-hubs and the Channels consumer run on
 the same Django, middleware and channel layer configuration. The in-memory channel
 layer is what the consumer's groups need; django-hubs runs without a backplane on it.
+``BENCH_REDIS_URL`` (set by the suite for W5 only) switches to channels_redis, so that
+several django-hubs processes act as one hub over that Redis.
 """
+
+import os
 
 SECRET_KEY = "bench-only"
 DEBUG = False
@@ -23,6 +27,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 HUBS = {"hubs/bench": "bench.hubapp.hubs.EchoHub"}
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+if os.environ.get("BENCH_REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["BENCH_REDIS_URL"]]},
+        }
+    }
 
 LOGGING = {
     "version": 1,
