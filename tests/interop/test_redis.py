@@ -180,3 +180,15 @@ def test_redis_restart_keeps_clients_and_resumes_delivery(servers, agent, redis_
     for name in ("a", "b", "sender"):
         assert agent("state", name=name)["state"] == "Connected"
     assert "publishing to" in one.log() and "failed" in one.log()
+
+
+def test_delivery_survives_idling_past_the_layer_read_timeout(servers, agent):
+    """redis-py 8.x with channels-redis 4.3 dropped consumers idle for 5 s: idle longer, then send."""
+    one, two = servers
+    agent("connect", name="a", url=f"{one.url}/hubs/test")
+    agent("connect", name="b", url=f"{two.url}/hubs/test")
+    agent("invoke", name="b", method="join", args=["idle"])
+    time.sleep(7)
+    agent("invoke", name="a", method="to_group", args=["idle", "still here"])
+    assert texts(agent("wait", name="b", count=1)["messages"]) == ["still here"]
+    assert "backplane: the channel layer failed" not in two.log()
