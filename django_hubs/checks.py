@@ -71,6 +71,21 @@ def _is_names(value: Any) -> str | None:
     return None
 
 
+def _is_filters(value: Any) -> str | None:
+    """Every entry imports and builds, with its options (a bad rate, an unknown keyword)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .filters import load_filters
+
+    if isinstance(value, str | dict) or not isinstance(value, list | tuple):
+        return 'must be a list of filters (dotted paths, classes or {"filter": ..., **options} dicts)'
+    try:
+        load_filters(value)
+    except ImproperlyConfigured as exc:
+        return f"is not usable: {str(exc).rstrip('.')}"
+    return None
+
+
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "HUBS_DETAILED_ERRORS": _is_bool,
     "HUBS_CLOSE_ON_TOKEN_EXPIRY": _is_bool,
@@ -84,6 +99,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "HUBS_TRANSPORTS": _is_subset(conf.ALL_TRANSPORTS),
     "HUBS_PROTOCOLS": _is_subset(conf.ALL_PROTOCOLS),
     "HUBS_REDACTED_QUERY_PARAMS": _is_names,
+    "HUBS_FILTERS": _is_filters,
 }
 
 
@@ -175,13 +191,27 @@ def _check_hub_class(path: str, target: Any) -> list[CheckMessage]:
     if problem is None and not (isinstance(hub_class, type) and issubclass(hub_class, Hub)):
         problem = "is not a subclass of django_hubs.Hub"
     if problem is None:
-        return []
+        return _check_hub_filters(path, hub_class)
     return [
         Error(
             f"HUBS[{path!r}] = {target!r} {problem}.",
             hint="Give the dotted path of a django_hubs.Hub subclass, or the class itself.",
             obj="HUBS",
             id="django_hubs.E002",
+        )
+    ]
+
+
+def _check_hub_filters(path: str, hub_class: type[Hub]) -> list[CheckMessage]:
+    problem = _is_filters(list(getattr(hub_class, "filters", ())))
+    if problem is None:
+        return []
+    return [
+        Error(
+            f"{hub_class.__qualname__}.filters (HUBS[{path!r}]) {problem}.",
+            hint='Each entry is a dotted path, a class, an instance or a {"filter": ..., **options} dict.',
+            obj=hub_class,
+            id="django_hubs.E006",
         )
     ]
 

@@ -33,7 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "HUBS_STATEFUL_RECONNECT": True,
     "HUBS_STATEFUL_RECONNECT_BUFFER_SIZE": 100_000,
     "HUBS_MAX_OUTGOING_BUFFER": 4 * 1024 * 1024,
+    "HUBS_TRANSPORT_SEND_TIMEOUT": 10.0,
     "HUBS_REDACTED_QUERY_PARAMS": ("access_token",),
+    "HUBS_FILTERS": (),
 }
 
 DURATIONS = {
@@ -43,6 +45,7 @@ DURATIONS = {
     "HUBS_CLIENT_RESULT_TIMEOUT",
     "HUBS_LONG_POLL_TIMEOUT",
     "HUBS_DISCONNECT_TIMEOUT",
+    "HUBS_TRANSPORT_SEND_TIMEOUT",
 }
 
 
@@ -88,6 +91,9 @@ class HubOptions:
     stateful_reconnect: bool
     stateful_reconnect_buffer_size: int
     max_outgoing_buffer: int | None
+    transport_send_timeout: float
+    #: Built filter instances (``HUBS_FILTERS`` or the hub's ``FILTERS``), outermost first.
+    filters: tuple[Any, ...]
 
     @classmethod
     def load(cls, overrides: dict[str, Any] | None = None) -> HubOptions:
@@ -96,6 +102,10 @@ class HubOptions:
             value = get("HUBS_" + f.name.upper(), overrides)
             if f.name in ("transports", "protocols"):
                 value = tuple(value)
+            elif f.name == "filters":
+                from .filters import load_filters
+
+                value = load_filters(value)
             values[f.name] = value
         return cls(**values)
 

@@ -125,6 +125,7 @@ class HubConnection:
         if self.state is State.CLOSED or self.state is State.CLOSING:
             return
         self._buffer += data
+        self.dispatcher.metrics.bytes_in += len(data)
         self.busy = True
         try:
             if self.state is State.HANDSHAKING and not await self._handshake():
@@ -207,7 +208,7 @@ class HubConnection:
         )
         self.in_on_connected = True
         try:
-            await self.hub.on_connected()
+            await self.dispatcher.connected()  # the hub's on_connected, through the filters
         except Exception as exc:
             logger.exception("on_connected failed for %s", self.connection_id)
             self.close_reason = exc
@@ -256,13 +257,16 @@ class HubConnection:
             self._overflow(exc)
             return
         self.last_sent = self._loop.time()
+        metrics = self.dispatcher.metrics
+        metrics.messages_out += 1
+        metrics.bytes_out += len(data)
 
     def _overflow(self, exc: OutboxOverflow) -> None:
         logger.warning("closing %s: the client is not reading (%s)", self.connection_id, exc)
         self.close_reason = exc
         self.state = State.CLOSING
         self.stateful = None
-        self.outbox.close()
+        self.outbox.abort()
 
     # --- stateful reconnect ----------------------------------------------------------
 
@@ -331,7 +335,7 @@ class HubConnection:
             f" reason={errors.exception_name(reason)}" if reason is not None else "",
         )
         try:
-            await self.hub.on_disconnected(reason)
+            await self.dispatcher.disconnected(reason)  # the hub's on_disconnected, through the filters
         except Exception:
             logger.exception("on_disconnected failed for %s", self.connection_id)
 
@@ -342,6 +346,10 @@ class HubConnection:
         if self.state is State.HANDSHAKING:
             if now - self.created > options.handshake_timeout:
                 self._refuse_handshake(HANDSHAKE_CANCELED, "no handshake within HUBS_HANDSHAKE_TIMEOUT")
+            return
+        since = self.outbox.sending_since
+        if since is not None and now - since > options.transport_send_timeout and not self.outbox.aborted:
+            self._overflow(OutboxOverflow(f"a send did not complete within {options.transport_send_timeout:g} s"))
             return
         if self.state is not State.CONNECTED or not self.attached:
             return

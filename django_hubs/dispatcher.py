@@ -7,15 +7,25 @@ import contextvars
 import inspect
 import itertools
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 
 from . import errors
-from .binding import BindingError, check
+from .binding import BindingError, converter, mismatch_text
 from .errors import HubError, InvalidDataError
+from .filters import (
+    InvocationContext,
+    LifetimeContext,
+    chain_connected,
+    chain_disconnected,
+    chain_invoke,
+    hub_filters,
+)
 from .hub import HubMethod, is_authorized
+from .metrics import hub_metrics
 from .protocol.messages import (
     AckMessage,
     CancelInvocationMessage,
@@ -100,12 +110,20 @@ class Dispatcher:
         self.streams: dict[str, asyncio.Task[Any]] = {}
         self.uploads: dict[str, UploadStream] = {}
         self.results: dict[str, asyncio.Future[Any]] = {}
+        self.hub_path: str = connection.endpoint.path
+        self.metrics = hub_metrics(self.hub_path)
+        #: ``HUBS_FILTERS`` (or the hub's ``FILTERS`` in ``HUBS``), then the class's ``filters``.
+        self.filters = (*connection.options.filters, *hub_filters(self.hub_class))
+        chain = chain_invoke(self.filters, self._innermost)
+        #: ``None`` when no filter wraps invocations: the hub method is called directly.
+        self._invoke_chain = None if chain == self._innermost else chain
 
     @property
     def detailed(self) -> bool:
         return self.connection.options.detailed_errors
 
     async def dispatch(self, message: HubMessage) -> None:
+        self.metrics.messages_in += 1
         if isinstance(message, InvocationMessage):
             await self._invocation(message)
         elif isinstance(message, StreamItemMessage):
@@ -144,28 +162,34 @@ class Dispatcher:
         method = self.hub_class.find_method(target)
         if method is None:
             logger.info("%s: unknown hub method %r", self.connection.connection_id, target)
+            self.metrics.rejected(None)
             self._error(invocation_id, f"{errors.binding_failed(target)} HubException: {errors.METHOD_DOES_NOT_EXIST}")
             return None
         if method.is_stream and not streaming:
+            self.metrics.rejected(method.name)
             self._error(invocation_id, errors.streaming_as_plain(target))
             return None
         if streaming and not method.is_stream:
+            self.metrics.rejected(method.name)
             self._error(invocation_id, errors.plain_as_streaming(target))
             return None
         try:
             arguments = self._bind(method, message.arguments)
-        except InvalidDataError as exc:
+        except (InvalidDataError, HubError) as exc:  # HubError: a dataclass's __post_init__ refused a value
             logger.info("%s: cannot bind arguments of %r: %s", self.connection.connection_id, target, exc)
+            self.metrics.rejected(method.name)
             self._error(invocation_id, errors.error_text(errors.binding_failed(target), exc, self.detailed))
             return None
         if not await is_authorized((*self.hub_class.authorization, *method.requirements), self.connection.user):
             logger.info(
                 "%s: refused %r for user %s", self.connection.connection_id, target, self.connection.user_identifier
             )
+            self.metrics.rejected(method.name)
             self._error(invocation_id, errors.unauthorized(target))
             return None
         stream_ids = message.stream_ids or []
         if len(stream_ids) != len(method.stream_parameters):
+            self.metrics.rejected(method.name)
             mismatch = HubError(errors.stream_count_mismatch(len(stream_ids), len(method.stream_parameters)))
             self._error(invocation_id, errors.error_text(errors.invoke_failed(target), mismatch, self.detailed))
             return None
@@ -181,14 +205,18 @@ class Dispatcher:
         expected = method.argument_count
         if (count > expected and not method.accepts_any_count) or count < method.required:
             raise InvalidDataError(f"Invocation provides {count} argument(s) but target expects {expected}.")
-        hints = [h for i, h in enumerate(method.hints) if i not in method.stream_parameters]
+        positions = [i for i in range(len(method.hints)) if i not in method.stream_parameters]
         bound = []
         for index, value in enumerate(values):
-            hint = hints[index] if index < len(hints) else inspect.Parameter.empty
+            if index >= len(positions):  # beyond the named parameters, into *args: untyped
+                bound.append(value)
+                continue
+            position = positions[index]
             try:
-                bound.append(check(value, hint))
-            except BindingError:
-                raise InvalidDataError(errors.BINDING_ARGUMENTS) from None
+                bound.append(converter(method.hints[position])(value))
+            except BindingError as exc:
+                text = mismatch_text(index + 1, method.parameters[position].name, exc)
+                raise InvalidDataError(text) from None
         return bound
 
     async def _invocation(self, message: InvocationMessage) -> None:
@@ -212,21 +240,56 @@ class Dispatcher:
             return await method.function(self.hub, *arguments)
         return await database_sync_to_async(method.function)(self.hub, *arguments)
 
+    async def _start_stream(self, method: HubMethod, arguments: list[Any]) -> Any:
+        """A streaming method's async iterator (not iterated yet)."""
+        result = method.function(self.hub, *arguments)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _innermost(self, invocation: InvocationContext) -> Any:
+        """The end of the filter chain: the hub method itself."""
+        if invocation.streaming:
+            return await self._start_stream(invocation.method, invocation.arguments)
+        return await self._call(invocation.method, invocation.arguments)
+
+    async def _invoke(
+        self,
+        message: InvocationMessage | StreamInvocationMessage,
+        method: HubMethod,
+        arguments: list[Any],
+        streaming: bool,
+    ) -> Any:
+        """Call the hub method through the filters; without filters, directly."""
+        chain = self._invoke_chain
+        if chain is None:
+            if streaming:
+                return await self._start_stream(method, arguments)
+            return await self._call(method, arguments)
+        invocation = InvocationContext(
+            self.hub, method, message.target, arguments, message.invocation_id, streaming, self.hub_path
+        )
+        return await chain(invocation)
+
     async def _run(self, message: InvocationMessage, method: HubMethod, arguments: list[Any], takes_slot: bool) -> None:
         invocation_id = message.invocation_id
         token = _current_slot.set(self if takes_slot else None)
+        started = time.perf_counter()
+        failed = True
         try:
-            result = await self._call(method, arguments)
+            result = await self._invoke(message, method, arguments, streaming=False)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._log_failure(message.target, exc)
             self._error(invocation_id, errors.error_text(errors.invoke_failed(message.target), exc, self.detailed))
         else:
+            failed = False
             if invocation_id is not None:
                 try:
                     self.connection.send(CompletionMessage.with_result(invocation_id, result))
                 except (TypeError, ValueError, OverflowError) as exc:
+                    failed = True
                     logger.error(
                         "%s: cannot serialise the result of %r: %s", self.connection.connection_id, message.target, exc
                     )
@@ -234,6 +297,7 @@ class Dispatcher:
                         invocation_id, errors.error_text(errors.invoke_failed(message.target), exc, self.detailed)
                     )
         finally:
+            self.metrics.invoked(method.name, time.perf_counter() - started, failed)
             _current_slot.reset(token)
             self._end_uploads(message.stream_ids)
             if takes_slot:
@@ -266,10 +330,9 @@ class Dispatcher:
         invocation_id = message.invocation_id
         error: str | None = None
         iterator: Any = None
+        started = time.perf_counter()
         try:
-            result = method.function(self.hub, *arguments)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await self._invoke(message, method, arguments, streaming=True)
             if not hasattr(result, "__aiter__"):
                 error = errors.not_a_stream(message.target)
             else:
@@ -289,6 +352,7 @@ class Dispatcher:
                     logger.exception("%s: closing stream %s failed", self.connection.connection_id, invocation_id)
             self.streams.pop(invocation_id, None)
             self._end_uploads(message.stream_ids)
+            self.metrics.invoked(method.name, time.perf_counter() - started, error is not None)
         self.connection.send(CompletionMessage(invocation_id, error=error))
 
     # --- client-to-server streams -----------------------------------------------------
@@ -351,6 +415,26 @@ class Dispatcher:
                     await caller.slots.acquire()
         finally:
             self.results.pop(invocation_id, None)
+
+    # --- connect and disconnect, through the filters ---------------------------------------
+
+    async def connected(self) -> None:
+        """Run the hub's ``on_connected`` through the filters; exceptions propagate (they end the connection)."""
+        self.metrics.connections_opened += 1
+        chain = chain_connected(self.filters, self._on_connected)
+        await chain(LifetimeContext(self.hub, self.hub_path))
+
+    async def _on_connected(self, context: LifetimeContext) -> None:
+        await self.hub.on_connected()
+
+    async def disconnected(self, exception: BaseException | None) -> None:
+        """Run the hub's ``on_disconnected`` through the filters; exceptions propagate (they are logged)."""
+        self.metrics.closed(asyncio.get_running_loop().time() - self.connection.created, exception)
+        chain = chain_disconnected(self.filters, self._on_disconnected)
+        await chain(LifetimeContext(self.hub, self.hub_path), exception)
+
+    async def _on_disconnected(self, context: LifetimeContext, exception: BaseException | None) -> None:
+        await self.hub.on_disconnected(exception)
 
     # --- end of the connection ------------------------------------------------------------
 

@@ -161,8 +161,17 @@ class HubLifetimeManager:
         if not targets:
             return
         payload = Payload(InvocationMessage(method, args))
+        failure: Exception | None = None
         for connection in targets:
-            connection.send_payload(payload)
+            try:
+                connection.send_payload(payload)
+            except (TypeError, ValueError, OverflowError) as exc:
+                # A value one protocol cannot write (an int over 64 bits in MessagePack)
+                # must not cost the connections after this one their copy; the caller
+                # hears of it once everyone else has theirs.
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def _remote_groups(self, kind: str, names: tuple[str, ...]) -> list[str]:
         if kind == "all":

@@ -39,6 +39,8 @@ HUBS = {
     "hubs/test": "tests.testapp.hubs.TestHub",
     "hubs/detailed": {"hub": "tests.testapp.hubs.TestHub", "HUBS_DETAILED_ERRORS": True},
     "hubs/private": "tests.testapp.hubs.PrivateHub",
+    # Typed arguments and results (tests/test_binding.py, test_typescript.py), with mismatch details.
+    "hubs/typed": {"hub": "tests.testapp.typed.TypedHub", "DETAILED_ERRORS": True},
 }
 
 # Live servers in the interop tests take short timeouts from the environment.
@@ -55,6 +57,8 @@ if "HUBS_MAX_PARALLEL_INVOCATIONS" in os.environ:
     HUBS_MAX_PARALLEL_INVOCATIONS = int(os.environ["HUBS_MAX_PARALLEL_INVOCATIONS"])
 if "HUBS_MAX_MESSAGE_SIZE" in os.environ:
     HUBS_MAX_MESSAGE_SIZE = int(os.environ["HUBS_MAX_MESSAGE_SIZE"])
+if "HUBS_MAX_OUTGOING_BUFFER" in os.environ:  # the hardening tests' slow clients
+    HUBS_MAX_OUTGOING_BUFFER = int(os.environ["HUBS_MAX_OUTGOING_BUFFER"])
 # The security tests' live servers: trusted origins, and daphne's runserver (manage.py runserver).
 CORS_ALLOWED_ORIGINS = [o for o in os.environ.get("HUBS_TEST_CORS_ORIGINS", "").split(",") if o]
 if os.environ.get("HUBS_TEST_RUNSERVER") == "1":

@@ -83,8 +83,9 @@ async def test_sync_method_uses_the_orm(protocol):
             "hubs/detailed",
             "add",
             [1, "x"],
-            "Failed to invoke 'add' due to an error on the server. InvalidDataException: Error binding arguments. "
-            "Make sure that the types of the provided values match the types of the hub method being invoked.",
+            "Failed to invoke 'add' due to an error on the server. InvalidDataException: Error binding argument 2. "
+            "Make sure that the types of the provided values match the types of the hub method being invoked. "
+            "Argument 'b': expected int, got str.",
         ),
         (
             "hubs/test",

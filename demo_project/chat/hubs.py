@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -63,6 +63,21 @@ def delete_messages(room: str) -> int:
 
 @authorize  # signed-in users only: anonymous clients get 401 from negotiate
 class ChatHub(Hub):
+    class Client(Protocol):
+        """What the page handles with ``connection.on(...)`` (``manage.py hubs_typescript`` types it)."""
+
+        def ReceiveMessage(self, message: dict[str, Any]) -> None: ...
+
+        def Presence(self, room: str, usernames: list[str]) -> None: ...
+
+        def OnlineUsers(self, usernames: list[str]) -> None: ...
+
+        def Typing(self, room: str, username: str) -> None: ...
+
+        def PrivateMessage(self, message: dict[str, Any]) -> None: ...
+
+        def RoomCleared(self, room: str, moderator: str) -> None: ...
+
     @classmethod
     def get_user_identifier(cls, user: Any) -> str | None:
         """Address users by username, so ``self.clients.user("grace")`` reaches all of grace's tabs."""

@@ -8,6 +8,7 @@ import datetime
 import decimal
 import enum
 import json
+import math
 import re
 import uuid
 from typing import Any
@@ -67,10 +68,18 @@ def _reject_constant(name: str) -> Any:
     raise ProtocolError(f"Error reading JSON: '{name}' is not a JSON value.")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 reads as infinity, which could not be written back either (see allow_nan below).
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ProtocolError(f"Error reading JSON: '{text}' is out of range.")
+    return value
+
+
 # allow_nan=False: a NaN result raises ValueError (a Completion error) instead of writing
 # a token that no JSON client can read.
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=to_jsonable, allow_nan=False)
-_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def _has_lone_surrogate(value: Any) -> bool:

@@ -3,11 +3,18 @@
 Writers append whole records; the transport takes everything buffered at once and
 sends it as one unit (a WebSocket message, an SSE event, a long-poll response), as
 the official server does. That batches bursts into few frames.
+
+A peer that stops reading must not cost unbounded memory: ``limit`` bounds the bytes
+waiting here, and the transport notes when a send started (``sending_since``) so that
+a send the server's socket never completes is noticed (``HUBS_TRANSPORT_SEND_TIMEOUT``).
+Either way the connection calls :meth:`Outbox.abort`, which drops what waits and has
+the transport end at once instead of flushing to a peer that does not read.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 
 class OutboxOverflow(Exception):
@@ -15,7 +22,7 @@ class OutboxOverflow(Exception):
 
 
 class Outbox:
-    __slots__ = ("_chunks", "_ready", "_size", "binary", "closed", "limit")
+    __slots__ = ("_chunks", "_ready", "_size", "aborted", "binary", "closed", "limit", "on_abort", "sending_since")
 
     def __init__(self, limit: int | None = None) -> None:
         self._chunks: list[bytes] = []
@@ -26,6 +33,12 @@ class Outbox:
         self.binary = False
         #: Set once nothing more will be put: the transport ends after the last bytes.
         self.closed = False
+        #: Set by :meth:`abort`: the transport ends without sending what is left.
+        self.aborted = False
+        #: The transport's way to stop a send that blocks and a read that waits, on abort.
+        self.on_abort: Callable[[], None] | None = None
+        #: ``loop.time()`` when the transport began sending a batch, ``None`` when idle.
+        self.sending_since: float | None = None
 
     @property
     def size(self) -> int:
@@ -43,6 +56,17 @@ class Outbox:
     def close(self) -> None:
         self.closed = True
         self._ready.set()
+
+    def abort(self) -> None:
+        """The peer is not reading: forget what waits and end the transport now."""
+        if self.aborted:
+            return
+        self.aborted = True
+        self._chunks.clear()
+        self._size = 0
+        self.close()
+        if self.on_abort is not None:
+            self.on_abort()
 
     def take_nowait(self) -> bytes:
         data = b"".join(self._chunks) if len(self._chunks) != 1 else self._chunks[0]

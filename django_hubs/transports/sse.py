@@ -44,10 +44,27 @@ def format_event(data: bytes) -> bytes:
 
 
 def event_stream(record: ConnectionRecord, connection: HubConnection) -> StreamingHttpResponse:
+    connection.outbox.on_abort = lambda: _abandon(record, connection)
     response = StreamingHttpResponse(_events(record, connection), content_type="text/event-stream")
     for name, value in HEADERS.items():
         response[name] = value
     return response
+
+
+#: Cleanups of abandoned streams, referenced until they finish.
+_abandoning: set[asyncio.Task[None]] = set()
+
+
+def _abandon(record: ConnectionRecord, connection: HubConnection) -> None:
+    """The client stopped reading: end the hub connection now, not when the stream ends.
+
+    The response stays blocked in the server's ``send`` until the client goes away; the
+    connection must not wait for that.
+    """
+    manager.remove(record)
+    task = asyncio.get_running_loop().create_task(connection.transport_closed())
+    _abandoning.add(task)
+    task.add_done_callback(_abandoning.discard)
 
 
 async def _events(record: ConnectionRecord, connection: HubConnection) -> AsyncIterator[bytes]:
@@ -55,15 +72,22 @@ async def _events(record: ConnectionRecord, connection: HubConnection) -> AsyncI
     # Django never starts sending leaves the record inactive, so the reaper disposes it.
     # A client closing its EventSource is a normal end, as on the official server: the JS
     # client's stop() does not even wait for its Close message to be posted first.
+    # Each yield returns once the server has sent the event: ``sending_since`` lets the
+    # heartbeat see a client that stopped reading (HUBS_TRANSPORT_SEND_TIMEOUT).
+    outbox = connection.outbox
+    loop = asyncio.get_running_loop()
     record.active += 1
     try:
         yield OPENING_COMMENT
-        while (data := await connection.outbox.take()) is not None:
+        while (data := await outbox.take()) is not None:
+            outbox.sending_since = loop.time()
             yield format_event(data)
+            outbox.sending_since = None
     except asyncio.CancelledError:
         logger.debug("event stream of %s closed by the client", record.connection_id)
         raise
     finally:
+        outbox.sending_since = None
         record.active -= 1
         record.touch()
         manager.remove(record)

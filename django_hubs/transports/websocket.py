@@ -13,6 +13,7 @@ import contextlib
 import logging
 from typing import Any
 
+from ..asgi import RAW_SEND
 from ..connection import HubConnection, State
 from ..endpoints import HubEndpoint, find_endpoint
 from ..hub import is_authorized
@@ -43,16 +44,51 @@ async def deny(scope: dict[str, Any], send: Send, status: int, text: str = "") -
 
 
 async def write(send: Send, outbox: Outbox) -> None:
-    """Send everything the connection queues, one WebSocket message per batch, then close."""
+    """Send everything the connection queues, one WebSocket message per batch, then close.
+
+    The server's ``send`` may wait while its socket buffer is full (uvicorn does);
+    ``sending_since`` lets the heartbeat see a send that never completes.
+    """
+    loop = asyncio.get_running_loop()
     try:
         while (data := await outbox.take()) is not None:
+            outbox.sending_since = loop.time()
             if outbox.binary:
                 await send({"type": "websocket.send", "bytes": data})
             else:
                 await send({"type": "websocket.send", "text": data.decode("utf-8")})
+            outbox.sending_since = None
         await send({"type": "websocket.close", "code": 1000})
     except Exception as exc:  # the socket is gone: the reader sees the disconnect
         logger.debug("websocket write ended: %r", exc)
+    finally:
+        outbox.sending_since = None
+
+
+class Stop:
+    """Ends a socket whose peer stopped reading: its writer is stuck and its reader waits.
+
+    Cancelling the reader is safe only while it waits for the next event, never while
+    the connection handles one; otherwise it stops before reading the next.
+    """
+
+    __slots__ = ("canceled_reader", "reader", "receiving", "requested", "writer")
+
+    def __init__(self, reader: asyncio.Task[Any], writer: asyncio.Task[None]) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.receiving = False
+        self.requested = False
+        self.canceled_reader = False
+
+    def __call__(self) -> None:
+        if self.requested:
+            return
+        self.requested = True
+        self.writer.cancel()
+        if self.receiving:
+            self.canceled_reader = True
+            self.reader.cancel()
 
 
 class WebSocketTransport:
@@ -126,12 +162,17 @@ class WebSocketTransport:
             generation = connection.generation
             if record is not None:
                 record.connection = connection
-        writer = asyncio.get_running_loop().create_task(write(send, outbox))
+        writer = asyncio.get_running_loop().create_task(write(scope.get(RAW_SEND, send), outbox))
+        stop = outbox.on_abort = Stop(asyncio.current_task(), writer)  # type: ignore[arg-type]
         error: BaseException | None = None
         dropped = False
         try:
-            while True:
-                event = await receive()
+            while not stop.requested:
+                stop.receiving = True
+                try:
+                    event = await receive()
+                finally:
+                    stop.receiving = False
                 kind = event["type"]
                 if kind == "websocket.receive":
                     if connection.generation != generation:
@@ -147,8 +188,11 @@ class WebSocketTransport:
                         error = ConnectionError(f"WebSocket closed with status code {code}.")
                     break
         except asyncio.CancelledError:
-            error = ConnectionError("The server stopped the connection.")
-            raise
+            task = asyncio.current_task()
+            if not stop.canceled_reader or (task is not None and task.uncancel() > 0):
+                error = ConnectionError("The server stopped the connection.")
+                raise
+            # Stopped by the outbox's abort: clean up below, then return normally.
         finally:
             outbox.close()
             if record is not None:
@@ -166,3 +210,8 @@ class WebSocketTransport:
                 # Give the writer a moment to flush a final Close; then the socket is gone anyway.
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(writer, 1.0)
+            if stop.requested and writer.cancelled():
+                # Not flushed: the peer does not read. daphne drops the socket when the closing
+                # handshake times out; uvicorn's send may wait for a buffer that never drains.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(send({"type": "websocket.close", "code": 1008}), 1.0)

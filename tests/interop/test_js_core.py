@@ -114,8 +114,8 @@ def test_error_texts_with_details(invoked: dict[str, Any]) -> None:
             True,
         ],
         "wrongType": [
-            f"{BINDING_ADD} InvalidDataException: Error binding arguments. Make sure that the types of the "
-            "provided values match the types of the hub method being invoked.",
+            f"{BINDING_ADD} InvalidDataException: Error binding argument 2. Make sure that the types of the "
+            "provided values match the types of the hub method being invoked. Argument 'b': expected int, got str.",
             True,
         ],
         "streamAsInvoke": [STREAM_AS_INVOKE, True],
