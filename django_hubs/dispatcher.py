@@ -180,7 +180,9 @@ class Dispatcher:
             self.metrics.rejected(method.name)
             self._error(invocation_id, errors.error_text(errors.binding_failed(target), exc, self.detailed))
             return None
-        if not await is_authorized((*self.hub_class.authorization, *method.requirements), self.connection.user):
+        if (self.hub_class.authorization or method.requirements) and not await is_authorized(
+            (*self.hub_class.authorization, *method.requirements), self.connection.user
+        ):
             logger.info(
                 "%s: refused %r for user %s", self.connection.connection_id, target, self.connection.user_identifier
             )
@@ -188,6 +190,8 @@ class Dispatcher:
             self._error(invocation_id, errors.unauthorized(target))
             return None
         stream_ids = message.stream_ids or []
+        if not stream_ids and not method.stream_parameters:
+            return method, arguments
         if len(stream_ids) != len(method.stream_parameters):
             self.metrics.rejected(method.name)
             mismatch = HubError(errors.stream_count_mismatch(len(stream_ids), len(method.stream_parameters)))
@@ -200,20 +204,39 @@ class Dispatcher:
             arguments.insert(position, upload)
         return method, arguments
 
+    @staticmethod
+    def _binders(method: HubMethod) -> tuple[tuple[int, Any], ...]:
+        binders = method.binders
+        if binders is None:
+            untyped = (inspect.Parameter.empty, Any, object)
+            binders = tuple(
+                (i, None if method.hints[i] in untyped else converter(method.hints[i]))
+                for i in range(len(method.hints))
+                if i not in method.stream_parameters
+            )
+            method.untyped = all(convert is None for _, convert in binders)
+            method.binders = binders
+        return binders
+
     def _bind(self, method: HubMethod, values: list[Any]) -> list[Any]:
         count = len(values)
         expected = method.argument_count
         if (count > expected and not method.accepts_any_count) or count < method.required:
             raise InvalidDataError(f"Invocation provides {count} argument(s) but target expects {expected}.")
-        positions = [i for i in range(len(method.hints)) if i not in method.stream_parameters]
+        binders = self._binders(method)
+        if method.untyped:
+            return list(values)
         bound = []
         for index, value in enumerate(values):
-            if index >= len(positions):  # beyond the named parameters, into *args: untyped
+            if index >= len(binders):  # beyond the named parameters, into *args: untyped
                 bound.append(value)
                 continue
-            position = positions[index]
+            position, convert = binders[index]
+            if convert is None:
+                bound.append(value)
+                continue
             try:
-                bound.append(converter(method.hints[position])(value))
+                bound.append(convert(value))
             except BindingError as exc:
                 text = mismatch_text(index + 1, method.parameters[position].name, exc)
                 raise InvalidDataError(text) from None
@@ -277,7 +300,10 @@ class Dispatcher:
         started = time.perf_counter()
         failed = True
         try:
-            result = await self._invoke(message, method, arguments, streaming=False)
+            if self._invoke_chain is None and method.is_async:  # the common case, one await less
+                result = await method.function(self.hub, *arguments)
+            else:
+                result = await self._invoke(message, method, arguments, streaming=False)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

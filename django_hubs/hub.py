@@ -93,6 +93,11 @@ class HubMethod:
     required: int
     accepts_any_count: bool
     requirements: tuple[Requirement, ...] = field(default_factory=tuple)
+    #: ``(parameter position, converter or None when untyped)`` per wire argument, built on
+    #: first call by the dispatcher (converters live in ``binding``, which imports this module).
+    binders: tuple[tuple[int, Callable[[Any], Any] | None], ...] | None = None
+    #: No wire argument is typed: arguments pass through as they are.
+    untyped: bool = False
 
     @property
     def argument_count(self) -> int:
