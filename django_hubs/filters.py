@@ -180,47 +180,35 @@ def _overrides(item: Any, name: str) -> bool:
     return method is not None and method is not getattr(HubFilter, name)
 
 
-def chain_invoke(filters: Iterable[Any], innermost: InvokeNext) -> InvokeNext:
-    """``innermost`` wrapped in each filter's ``invoke``, the first filter outermost."""
+def _chain(filters: Iterable[Any], hook: str, innermost: Any) -> Any:
+    """``innermost`` wrapped in each filter's ``hook``, the first filter outermost."""
     call = innermost
-    for item in reversed([f for f in filters if _overrides(f, "invoke")]):
-        call = _bind_invoke(item, call)
+    for item in reversed([f for f in filters if _overrides(f, hook)]):
+        call = _link(getattr(item, hook), call)
     return call
 
 
-def _bind_invoke(item: Any, call_next: InvokeNext) -> InvokeNext:
-    def call(invocation: InvocationContext) -> Awaitable[Any]:
-        return item.invoke(invocation, call_next)
+def _link(
+    hook: Callable[..., Awaitable[Any]], call_next: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
+    """A filter's hook with ``call_next`` bound as its last argument."""
+
+    def call(*args: Any) -> Awaitable[Any]:
+        return hook(*args, call_next)
 
     return call
+
+
+def chain_invoke(filters: Iterable[Any], innermost: InvokeNext) -> InvokeNext:
+    return _chain(filters, "invoke", innermost)
 
 
 def chain_connected(filters: Iterable[Any], innermost: ConnectedNext) -> ConnectedNext:
-    call = innermost
-    for item in reversed([f for f in filters if _overrides(f, "on_connected")]):
-        call = _bind_connected(item, call)
-    return call
-
-
-def _bind_connected(item: Any, call_next: ConnectedNext) -> ConnectedNext:
-    def call(context: LifetimeContext) -> Awaitable[None]:
-        return item.on_connected(context, call_next)
-
-    return call
+    return _chain(filters, "on_connected", innermost)
 
 
 def chain_disconnected(filters: Iterable[Any], innermost: DisconnectedNext) -> DisconnectedNext:
-    call = innermost
-    for item in reversed([f for f in filters if _overrides(f, "on_disconnected")]):
-        call = _bind_disconnected(item, call)
-    return call
-
-
-def _bind_disconnected(item: Any, call_next: DisconnectedNext) -> DisconnectedNext:
-    def call(context: LifetimeContext, exception: BaseException | None) -> Awaitable[None]:
-        return item.on_disconnected(context, exception, call_next)
-
-    return call
+    return _chain(filters, "on_disconnected", innermost)
 
 
 # --- rate limiting ---------------------------------------------------------------------------
