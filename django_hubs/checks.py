@@ -9,6 +9,7 @@ behind the hubs' own CORS answer (see ``django_hubs.cors``).
 from __future__ import annotations
 
 import datetime
+import importlib.util
 from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
@@ -100,6 +101,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "HUBS_PROTOCOLS": _is_subset(conf.ALL_PROTOCOLS),
     "HUBS_REDACTED_QUERY_PARAMS": _is_names,
     "HUBS_FILTERS": _is_filters,
+    "HUBS_PROMETHEUS": _is_bool,
 }
 
 
@@ -131,7 +133,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             if problem:
                 messages.append(_invalid(setting, problem))
     messages += check_hubs()
+    messages += check_prometheus()
     return messages
+
+
+def check_prometheus() -> list[CheckMessage]:
+    """``HUBS_PROMETHEUS`` on needs the optional ``prometheus_client`` library."""
+    if getattr(settings, "HUBS_PROMETHEUS", False) is not True or importlib.util.find_spec("prometheus_client"):
+        return []
+    return [
+        Error(
+            "HUBS_PROMETHEUS is on but prometheus_client is not installed.",
+            hint='pip install "django-hubs[prometheus]", or set HUBS_PROMETHEUS = False.',
+            obj="HUBS_PROMETHEUS",
+            id="django_hubs.E007",
+        )
+    ]
 
 
 def check_hubs() -> list[CheckMessage]:

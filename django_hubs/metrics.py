@@ -6,10 +6,10 @@ by method with their outcome and duration). What can be read from the connection
 registry instead (active connections by transport and protocol, users, groups) is read
 from it when someone asks, so it costs the hot path nothing.
 
-:func:`snapshot` gives everything as a dict; :func:`prometheus_text` in the Prometheus
-text format, with the names of the OpenTelemetry semantic conventions for SignalR where
-they exist (``signalr.server.active_connections``, ``signalr.server.connection.duration``).
-``django_hubs.status`` serves both to staff users.
+:func:`snapshot` gives everything as a dict. ``django_hubs.status`` serves it to staff
+users, and ``django_hubs.prometheus`` turns it into Prometheus metrics (with the names of
+the OpenTelemetry semantic conventions for SignalR where they exist) when
+``HUBS_PROMETHEUS`` is on.
 """
 
 from __future__ import annotations
@@ -211,71 +211,3 @@ def snapshot() -> dict[str, Any]:
             }
         )
     return {"time": time.time(), "hubs": hubs}
-
-
-def _labels(**labels: str) -> str:
-    def escape(value: str) -> str:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-    return "{" + ",".join(f'{key}="{escape(str(value))}"' for key, value in labels.items()) + "}"
-
-
-def _histogram(lines: list[str], name: str, histogram: dict[str, Any], **labels: str) -> None:
-    for bound, count in histogram["buckets"].items():
-        lines.append(f"{name}_bucket{_labels(**labels, le=bound)} {count}")
-    lines.append(f"{name}_bucket{_labels(**labels, le='+Inf')} {histogram['count']}")
-    lines.append(f"{name}_sum{_labels(**labels)} {histogram['sum']!r}")
-    lines.append(f"{name}_count{_labels(**labels)} {histogram['count']}")
-
-
-def prometheus_text(data: dict[str, Any] | None = None) -> str:
-    """The snapshot in the Prometheus text exposition format (version 0.0.4)."""
-    data = snapshot() if data is None else data
-    families: dict[str, tuple[str, str, list[str]]] = {}
-
-    def family(name: str, kind: str, help_text: str) -> list[str]:
-        if name not in families:
-            families[name] = (kind, help_text, [])
-        return families[name][2]
-
-    for hub in data["hubs"]:
-        path = hub["path"]
-        connections = hub["connections"]
-        active = family("signalr_server_active_connections", "gauge", "Connections open now, by transport.")
-        for transport, count in connections["by_transport"].items():
-            active.append(f"signalr_server_active_connections{_labels(hub=path, transport=transport)} {count}")
-        opened = family("django_hubs_connections_opened_total", "counter", "Connections that completed the handshake.")
-        opened.append(f"django_hubs_connections_opened_total{_labels(hub=path)} {connections['opened']}")
-        closed = family("django_hubs_connections_closed_total", "counter", "Connections that ended, by status.")
-        for status, count in connections["closed_by_status"].items():
-            closed.append(f"django_hubs_connections_closed_total{_labels(hub=path, status=status)} {count}")
-        duration = family("signalr_server_connection_duration_seconds", "histogram", "How long connections lasted.")
-        _histogram(duration, "signalr_server_connection_duration_seconds", connections["duration"], hub=path)
-        family("django_hubs_users", "gauge", "Distinct users connected now.").append(
-            f"django_hubs_users{_labels(hub=path)} {hub['users']}"
-        )
-        family("django_hubs_groups", "gauge", "Groups with members now.").append(
-            f"django_hubs_groups{_labels(hub=path)} {hub['groups']['count']}"
-        )
-        messages = family("django_hubs_messages_total", "counter", "Hub messages received and sent.")
-        bytes_ = family("django_hubs_bytes_total", "counter", "Bytes received and sent.")
-        for direction in ("in", "out"):
-            messages.append(
-                f"django_hubs_messages_total{_labels(hub=path, direction=direction)} {hub['messages'][direction]}"
-            )
-            bytes_.append(f"django_hubs_bytes_total{_labels(hub=path, direction=direction)} {hub['bytes'][direction]}")
-        invocations = family("django_hubs_invocations_total", "counter", "Hub method calls, by outcome.")
-        durations = family("django_hubs_invocation_duration_seconds", "histogram", "How long hub methods ran.")
-        for method, stats in hub["invocations"].items():
-            outcomes = {"ok": stats["calls"] - stats["errors"], "error": stats["errors"], "rejected": stats["rejected"]}
-            for outcome, count in outcomes.items():
-                labels = _labels(hub=path, method=method, outcome=outcome)
-                invocations.append(f"django_hubs_invocations_total{labels} {count}")
-            if stats["duration"]["count"]:
-                _histogram(
-                    durations, "django_hubs_invocation_duration_seconds", stats["duration"], hub=path, method=method
-                )
-    lines: list[str] = []
-    for name, (kind, help_text, samples) in families.items():
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples]
-    return "\n".join(lines) + "\n"

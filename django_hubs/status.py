@@ -4,13 +4,15 @@
 
 - ``hubs-status/``: an HTML page, one section per hub;
 - ``hubs-status/json``: the same figures as JSON (:func:`django_hubs.metrics.snapshot`);
-- ``hubs-status/metrics``: the Prometheus text format.
+- ``hubs-status/metrics``: Prometheus metrics through ``prometheus_client``
+  (:mod:`django_hubs.prometheus`), only with ``HUBS_PROMETHEUS = True``: otherwise it
+  answers 404, and the library is an optional extra (``django-hubs[prometheus]``).
 
 Only active staff users get them; other signed-in users get 403 and anonymous browsers
 the login page (JSON and metrics answer 403). Each server process counts its own
 connections: behind a load balancer, a request sees the process that answered it. For a
 Prometheus scraper without a session, route :func:`prometheus_view` on a path only your
-network reaches: it checks nobody.
+network reaches: it checks nobody (but is 404 too while ``HUBS_PROMETHEUS`` is off).
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.core.exceptions import ImproperlyConfigured
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from . import metrics
 
@@ -49,11 +54,40 @@ async def json_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
-async def prometheus_view(request: HttpRequest) -> HttpResponse:
-    """The Prometheus text exposition format; unguarded: route it behind :func:`staff_only` or your network."""
-    response = HttpResponse(metrics.prometheus_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
+def prometheus_enabled() -> bool:
+    """``HUBS_PROMETHEUS``: the metrics endpoint exists only when a project asks for it."""
+    return getattr(settings, "HUBS_PROMETHEUS", False) is True
+
+
+def if_prometheus_enabled(view: View) -> View:
+    """404 while ``HUBS_PROMETHEUS`` is off, for everyone: the endpoint is not there."""
+
+    async def enabled(request: HttpRequest) -> HttpResponse:
+        if not prometheus_enabled():
+            raise Http404("HUBS_PROMETHEUS is off.")
+        return await view(request)
+
+    enabled.__name__ = enabled.__qualname__ = view.__name__
+    enabled.__doc__ = view.__doc__
+    return enabled
+
+
+async def _exposition(request: HttpRequest) -> HttpResponse:
+    """The hubs' Prometheus metrics, in the format the scraper's ``Accept`` header asks for."""
+    try:
+        from . import prometheus
+    except ImportError as exc:  # the system check django_hubs.E007 says so at startup too
+        raise ImproperlyConfigured(
+            'HUBS_PROMETHEUS is on but prometheus_client is not installed: pip install "django-hubs[prometheus]".'
+        ) from exc
+    body, content_type = prometheus.exposition(request.headers.get("Accept"))
+    response = HttpResponse(body, content_type=content_type)
     response["Cache-Control"] = "no-store"
     return response
+
+
+#: Unguarded: route it behind :func:`staff_only` or your network.
+prometheus_view = if_prometheus_enabled(_exposition)
 
 
 def _milliseconds(seconds: float) -> str:
@@ -117,8 +151,8 @@ async def page_view(request: HttpRequest) -> HttpResponse:
         "<style>body{{font-family:sans-serif;margin:2em}}dl{{display:grid;grid-template-columns:max-content auto;"
         "gap:.2em 1em}}dd{{margin:0}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;"
         "padding:.2em .6em;text-align:left}}caption{{text-align:left;font-weight:bold}}</style></head>"
-        "<body><h1>Hub status</h1><p>This server process only. <a href='json'>JSON</a> · "
-        "<a href='metrics'>Prometheus</a></p>{}</body></html>",
+        "<body><h1>Hub status</h1><p>This server process only. <a href='json'>JSON</a>{}</p>{}</body></html>",
+        mark_safe(" · <a href='metrics'>Prometheus</a>") if prometheus_enabled() else "",
         sections,
     )
     response = HttpResponse(html)
@@ -130,5 +164,5 @@ app_name = "django_hubs_status"
 urlpatterns = [
     path("", staff_only(page_view, login=True), name="page"),
     path("json", staff_only(json_view), name="json"),
-    path("metrics", staff_only(prometheus_view), name="metrics"),
+    path("metrics", if_prometheus_enabled(staff_only(_exposition)), name="metrics"),
 ]

@@ -24,7 +24,7 @@ def venv_python() -> Path:
 
 def ensure_venv() -> Path:
     """A virtualenv with ``requirements.txt`` installed; reinstalled when the file changes."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this runs on whatever python3 the user has
         sys.exit("django-hubs needs Python 3.11 or newer.")
     python = venv_python()
     if not python.exists():

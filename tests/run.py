@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.bootstrap import ROOT, ensure_npm, ensure_venv  # noqa: E402
+from tests.bootstrap import ROOT, ensure_npm, ensure_venv
 
 
 def main() -> int:

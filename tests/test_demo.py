@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client, override_settings
@@ -22,6 +23,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from demo_project.chat import views
 from demo_project.chat.models import Message
 from demo_project.chat.presence import presence
+from django_hubs import metrics
 from django_hubs.testing import HubClient, HubInvocationError
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,8 +66,8 @@ def users() -> dict[str, Any]:
     return {name: User.objects.get(username=name) for name in ("ada", "grace")}
 
 
-def chat_client(user: Any) -> HubClient:
-    return HubClient("hubs/chat", user=user)
+def chat_client(user: Any, **options: Any) -> HubClient:
+    return HubClient("hubs/chat", user=user, **options)
 
 
 async def next_call(client: HubClient, target: str, where: Callable[..., bool] = lambda *args: True) -> list[Any]:
@@ -170,16 +172,40 @@ def test_staff_page_is_for_staff_only(users):
     assert "demo_project.chat.hubs.ChatHub" in response.content.decode()
 
 
-async def test_staff_summary_counts_live_connections_and_groups(users):
-    async with chat_client(users["ada"]) as ada, chat_client(users["grace"]) as grace:
+async def test_staff_summary_reads_the_metrics(users):
+    """Connections per transport, groups and invocations, through ``django_hubs.metrics``."""
+    metrics.reset()
+    ada_user, grace_user = users["ada"], users["grace"]
+    async with chat_client(ada_user) as ada, chat_client(grace_user, protocol="messagepack") as grace:
         await ada.invoke("Join", "lobby")
         await grace.invoke("Join", "lobby")
         await grace.invoke("Join", "python")
+        with pytest.raises(HubInvocationError):
+            await ada.invoke("Join", 42)
         (summary,) = views.hub_summaries()
         assert summary["path"] == "hubs/chat"
-        assert summary["connections"] == 2 and summary["users"] == 2
+        assert summary["connections"] == 2 and summary["users"] == 2 and summary["opened"] == 2
+        assert summary["transports"] == [("WebSockets", 2)]
+        assert summary["protocols"] == [("json", 1), ("messagepack", 1)]
+        assert summary["group_count"] == 2
         assert summary["groups"] == [("lobby", 2), ("python", 1)]
+        (join,) = [call for call in summary["invocations"] if call["method"] == "join"]
+        assert (join["ok"], join["errors"], join["rejected"]) == (3, 0, 1)
+
+        page = await sync_to_async(staff_page)(ada_user)
+        assert '<dd data-figure="connections">2</dd>' in page
+        assert "WebSockets 2" in page and "json 1, messagepack 1" in page
+        assert "<tr><td>lobby</td><td>2</td></tr>" in page
+        assert re.search(r"<tr><td><code>join</code></td><td>3</td><td>0</td><td>1</td><td>[0-9.]+</td></tr>", page)
     assert views.hub_summaries()[0]["connections"] == 0
+
+
+def staff_page(user: Any) -> str:
+    client = Client()
+    client.force_login(user)
+    response = client.get("/staff/")
+    assert response.status_code == 200
+    return response.content.decode()
 
 
 # --- the hub ------------------------------------------------------------------------------

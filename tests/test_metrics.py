@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import re
+import sys
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.core.exceptions import ImproperlyConfigured
+from django.test import AsyncClient
 from django.urls import include, path
+from prometheus_client.parser import text_string_to_metric_families
 
-from django_hubs import metrics
+import django_hubs
+from django_hubs import checks, metrics, status
 from django_hubs.testing import HubClient, HubInvocationError
 
 #: This module is also the URLconf of its view tests (``@pytest.mark.urls``).
@@ -104,23 +108,6 @@ async def test_users_are_counted_once_per_user():
         assert hub("hubs/test")["users"] == 2
 
 
-async def test_prometheus_text():
-    async with HubClient("hubs/test") as client:
-        await client.invoke("add", 1, 2)
-        text = metrics.prometheus_text()
-    assert (
-        '# TYPE signalr_server_active_connections gauge\nsignalr_server_active_connections{hub="hubs/test",transport="WebSockets"} 1\n'
-        in text
-    )
-    assert 'django_hubs_invocations_total{hub="hubs/test",method="add",outcome="ok"} 1\n' in text
-    assert 'django_hubs_invocation_duration_seconds_count{hub="hubs/test",method="add"} 1\n' in text
-    assert 'django_hubs_invocation_duration_seconds_bucket{hub="hubs/test",method="add",le="+Inf"} 1\n' in text
-    assert re.search(r'django_hubs_messages_total\{hub="hubs/test",direction="in"\} [1-9]', text)
-    assert "# TYPE signalr_server_connection_duration_seconds histogram" in text
-    for line in text.splitlines():  # every sample line is "name{labels} value"
-        assert line.startswith("#") or re.fullmatch(r"[a-z_]+\{[^}]*\} [0-9.e+-]+", line), line
-
-
 def test_histogram_buckets_are_cumulative():
     histogram = metrics.Histogram((0.1, 1.0))
     for value in (0.05, 0.5, 0.7, 5.0):
@@ -161,19 +148,149 @@ def test_staff_get_the_counters(admin_client):
     assert page.status_code == 200
     html = page.content.decode()
     assert "<code>/hubs/test</code>" in html and "<td><code>add</code></td><td>1</td>" in html
-
-    prometheus = admin_client.get("/hubs-status/metrics")
-    assert prometheus["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert 'django_hubs_connections_opened_total{hub="hubs/test"} 1' in prometheus.content.decode()
+    assert "href='metrics'" not in html  # HUBS_PROMETHEUS is off
 
 
 @pytest.mark.urls("tests.test_metrics")
 @pytest.mark.django_db
 def test_others_do_not(client, django_user_model):
-    for url in ("/hubs-status/json", "/hubs-status/metrics"):
-        assert client.get(url).status_code == 403
+    assert client.get("/hubs-status/json").status_code == 403
     anonymous_page = client.get("/hubs-status/")
     assert anonymous_page.status_code == 302 and "login" in anonymous_page["Location"]
     client.force_login(django_user_model.objects.create_user("carol", password="pw"))
-    for url in ("/hubs-status/", "/hubs-status/json", "/hubs-status/metrics"):
+    for url in ("/hubs-status/", "/hubs-status/json"):
         assert client.get(url).status_code == 403
+
+
+# --- Prometheus, through prometheus_client ----------------------------------------------------
+
+urlpatterns.append(path("metrics-unguarded", status.prometheus_view))
+
+
+def parse(text: str) -> dict[tuple[str, frozenset], float]:
+    """Every sample of a Prometheus text exposition, parsed by prometheus_client's own parser."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample(samples: dict, name: str, **labels: str) -> float:
+    return samples[(name, frozenset({"hub": "hubs/test", **labels}.items()))]
+
+
+@pytest.mark.urls("tests.test_metrics")
+async def test_prometheus_values_move_as_connections_open_and_invocations_run(settings):
+    settings.HUBS_PROMETHEUS = True
+    http = AsyncClient()
+
+    async def scrape() -> dict:
+        response = await http.get("/metrics-unguarded")
+        assert response.status_code == 200
+        assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        assert response["Cache-Control"] == "no-store"
+        return parse(response.content.decode())
+
+    before = await scrape()
+    assert sample(before, "signalr_server_active_connections", signalr_transport="web_sockets") == 0
+    assert sample(before, "signalr_server_active_connections", signalr_transport="long_polling") == 0
+    assert sample(before, "django_hubs_connections_opened_total") == 0
+
+    async with HubClient("hubs/test") as first, HubClient("hubs/test", protocol="messagepack") as second:
+        await first.invoke("join", "room")
+        opened = await scrape()
+        assert sample(opened, "signalr_server_active_connections", signalr_transport="web_sockets") == 2
+        assert sample(opened, "django_hubs_connections_opened_total") == 2
+        assert sample(opened, "django_hubs_groups") == 1
+        assert (
+            "django_hubs_invocations_total",
+            frozenset({"hub": "hubs/test", "method": "add", "outcome": "ok"}.items()),
+        ) not in opened
+
+        assert await first.invoke("add", 1, 2) == 3
+        assert await second.invoke("add", 2, 2) == 4
+        with pytest.raises(HubInvocationError):
+            await first.invoke("fail")
+        with pytest.raises(HubInvocationError):
+            await second.invoke("add", "x", 1)
+        busy = await scrape()
+        assert sample(busy, "django_hubs_invocations_total", method="add", outcome="ok") == 2
+        assert sample(busy, "django_hubs_invocations_total", method="add", outcome="rejected") == 1
+        assert sample(busy, "django_hubs_invocations_total", method="fail", outcome="error") == 1
+        assert sample(busy, "django_hubs_invocation_duration_seconds_count", method="add") == 2
+        assert sample(busy, "django_hubs_invocation_duration_seconds_bucket", method="add", le="+Inf") == 2
+        assert sample(busy, "django_hubs_messages_total", direction="in") == 5
+        assert sample(busy, "django_hubs_messages_total", direction="out") == 5
+        assert sample(busy, "django_hubs_bytes_total", direction="out") > sample(
+            opened, "django_hubs_bytes_total", direction="out"
+        )
+
+    await until(lambda: hub("hubs/test")["connections"]["closed"] == 2)
+    after = await scrape()
+    assert sample(after, "signalr_server_active_connections", signalr_transport="web_sockets") == 0
+    assert sample(after, "django_hubs_connections_closed_total", signalr_connection_status="normal_closure") == 2
+    assert sample(after, "signalr_server_connection_duration_seconds_count") == 2
+    assert sample(after, "django_hubs_groups") == 0
+
+    openmetrics = await http.get(
+        "/metrics-unguarded", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert openmetrics["Content-Type"].startswith("application/openmetrics-text")
+    assert openmetrics.content.decode().endswith("# EOF\n")
+
+
+@pytest.mark.urls("tests.test_metrics")
+@pytest.mark.django_db
+def test_staff_get_prometheus_metrics_when_enabled(admin_client, client, django_user_model, settings):
+    settings.HUBS_PROMETHEUS = True
+    some_traffic()
+    response = admin_client.get("/hubs-status/metrics")
+    assert response.status_code == 200
+    assert sample(parse(response.content.decode()), "django_hubs_connections_opened_total") == 1
+    assert "href='metrics'" in admin_client.get("/hubs-status/").content.decode()
+    assert client.get("/hubs-status/metrics").status_code == 403
+    client.force_login(django_user_model.objects.create_user("carol", password="pw"))
+    assert client.get("/hubs-status/metrics").status_code == 403
+
+
+@pytest.mark.urls("tests.test_metrics")
+@pytest.mark.django_db
+def test_prometheus_is_off_unless_enabled(admin_client, client):
+    some_traffic()
+    assert admin_client.get("/hubs-status/metrics").status_code == 404
+    assert client.get("/hubs-status/metrics").status_code == 404
+    assert client.get("/metrics-unguarded").status_code == 404
+
+
+@pytest.mark.urls("tests.test_metrics")
+@pytest.mark.django_db
+def test_enabled_without_the_library_is_an_error(admin_client, settings, monkeypatch):
+    settings.HUBS_PROMETHEUS = True
+    assert checks.check_prometheus() == []
+    for name in [name for name in sys.modules if name.partition(".")[0] == "prometheus_client"]:
+        monkeypatch.setitem(sys.modules, name, None)  # imports of it and its modules now fail
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    monkeypatch.delitem(sys.modules, "django_hubs.prometheus", raising=False)
+    monkeypatch.delattr(django_hubs, "prometheus", raising=False)
+    (error,) = [m for m in checks.check_settings() if m.id == "django_hubs.E007"]
+    assert error.msg == "HUBS_PROMETHEUS is on but prometheus_client is not installed."
+    with pytest.raises(ImproperlyConfigured, match=r'pip install "django-hubs\[prometheus\]"'):
+        admin_client.get("/hubs-status/metrics")
+    settings.HUBS_PROMETHEUS = "yes"
+    assert [m.id for m in checks.check_settings() if m.obj == "HUBS_PROMETHEUS"] == ["django_hubs.E004"]
+
+
+def test_no_metrics_on_the_default_registry_and_a_collector_for_your_own():
+    import prometheus_client
+
+    from django_hubs.prometheus import HubsCollector
+
+    names = set(prometheus_client.REGISTRY._names_to_collectors)
+    assert not {name for name in names if name.startswith(("signalr_", "django_hubs_"))}
+    registry = prometheus_client.CollectorRegistry()
+    registry.register(HubsCollector())
+    text = prometheus_client.generate_latest(registry).decode()
+    assert sample(parse(text), "django_hubs_connections_opened_total") == 0
+    with pytest.raises(ValueError, match="Duplicated timeseries"):  # describe() names its families
+        registry.register(HubsCollector())

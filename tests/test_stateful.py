@@ -43,5 +43,5 @@ def test_a_sequence_beyond_what_was_received_is_an_error():
     buffer = MessageBuffer(limit=100)
     buffer.accept()
     buffer.restart_at(2)  # "next is 2": fine
-    with pytest.raises(SequenceError, match="Sequence ID greater than amount of messages we've received."):
+    with pytest.raises(SequenceError, match=r"Sequence ID greater than amount of messages we.ve received\."):
         buffer.restart_at(4)

@@ -109,7 +109,12 @@ def test_the_command(tmp_path):
     assert out.getvalue().count("export class TestHubConnection") == 1  # two paths, one hub class
 
     call_command("hubs_typescript", "--out-dir", str(tmp_path / "ts"), stdout=StringIO())
-    assert sorted(p.name for p in (tmp_path / "ts").iterdir()) == ["private-hub.ts", "test-hub.ts", "typed-hub.ts"]
+    assert sorted(p.name for p in (tmp_path / "ts").iterdir()) == [
+        "private-hub.ts",
+        "reliability-hub.ts",
+        "test-hub.ts",
+        "typed-hub.ts",
+    ]
 
     call_command("hubs_typescript", "--hub", "demo_project.chat.hubs.ChatHub", "--out", str(tmp_path / "chat.ts"))
     assert "export class ChatHubConnection" in (tmp_path / "chat.ts").read_text()

@@ -1,4 +1,4 @@
-"""The pages: sign-in, the chat, and a staff page with each hub's live connections."""
+"""The pages: sign-in, the chat, and a staff page with each hub's live figures from django-hubs' metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from django_hubs import metrics
 from django_hubs.endpoints import endpoints
 
 from .hubs import ChatHub
@@ -54,18 +55,38 @@ def chat(request: HttpRequest) -> HttpResponse:
 
 
 def hub_summaries() -> list[dict[str, Any]]:
-    """Each hub's connections and groups in this process, from django-hubs' own registry."""
+    """Each hub's figures in this process, from ``django_hubs.metrics.snapshot()``.
+
+    Connections by transport and protocol, users and groups are what the server holds now;
+    invocations are counted since the process started (or since ``metrics.reset()``).
+    """
     summaries = []
-    for path, endpoint in endpoints().items():
-        lifetime = endpoint.lifetime
-        groups = dict(lifetime.groups)  # a copy: the server's event loop changes it meanwhile
+    for hub in metrics.snapshot()["hubs"]:
+        connections = hub["connections"]
         summaries.append(
             {
-                "path": path,
-                "hub": f"{endpoint.hub_class.__module__}.{endpoint.hub_class.__qualname__}",
-                "connections": len(lifetime.connections),
-                "users": len(lifetime.users),
-                "groups": sorted((name, len(members)) for name, members in groups.items()),
+                "path": hub["path"],
+                "hub": hub["hub"],
+                "connections": connections["active"],
+                "opened": connections["opened"],
+                "closed": connections["closed"],
+                "transports": sorted(connections["by_transport"].items()),
+                "protocols": sorted(connections["by_protocol"].items()),
+                "users": hub["users"],
+                "group_count": hub["groups"]["count"],
+                # The largest groups (at most metrics.MAX_LISTED_GROUPS), by name.
+                "groups": sorted(hub["groups"]["members"].items()),
+                "invocations": [
+                    {
+                        "method": method,
+                        "ok": stats["calls"] - stats["errors"],
+                        "errors": stats["errors"],
+                        "rejected": stats["rejected"],
+                        "mean_ms": stats["duration"]["mean"] * 1000,
+                    }
+                    for method, stats in hub["invocations"].items()
+                ],
+                "messages": hub["messages"],
             }
         )
     return summaries

@@ -7,6 +7,7 @@ The module's server is restarted by the last test, so that test stays last.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -102,13 +103,17 @@ def test_two_people_chat_with_presence_typing_and_history(demo: LiveServer, new_
     grace.get_by_role("button", name="Leave lobby").click()
     expect(ada.locator("#online-list li")).to_have_count(1)
 
-    # The staff page reads django-hubs' own registry of connections and groups.
+    # The staff page reads django-hubs' metrics: connections, groups, invocations.
     staff = ada.context.new_page()
     staff.goto(demo.url + "/staff/")
     expect(staff.get_by_role("heading", name="/hubs/chat")).to_be_visible()
     reload_until(staff, lambda: staff.locator("[data-figure=connections]").inner_text() == "2")
+    expect(staff.locator("[data-figure=transports]")).to_contain_text("WebSockets 2")
     expect(staff.get_by_role("row", name="lobby 1")).to_be_visible()
     expect(staff.get_by_role("row", name="python 1")).to_be_visible()
+    invocations = staff.locator("[data-table=invocations]")
+    expect(invocations.get_by_role("row", name=re.compile(r"^join [1-9]"))).to_be_visible()
+    expect(invocations.get_by_role("row", name=re.compile(r"^send_message [1-9]"))).to_be_visible()
 
     # Signing out ends ada's connection: grace sees her leave.
     ada.get_by_role("button", name="Sign out").click()
