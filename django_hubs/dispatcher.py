@@ -248,9 +248,27 @@ class Dispatcher:
             return
         method, arguments = prepared
         takes_slot = not method.stream_parameters
-        if takes_slot:
-            await self.slots.acquire()  # all slots busy: stop reading this connection
+        if takes_slot and not await self._take_slot():
+            return  # the transport ended while this waited: nobody would get the result
         self._spawn(self._run(message, method, arguments, takes_slot))
+
+    async def _take_slot(self) -> bool:
+        """All slots busy: stop reading this connection until one is free, or its transport ends.
+
+        The transport's reader waits here, so it cannot see its peer leave; the transport's
+        writer can (a failed send closes the outbox), and this looks once a second.
+        """
+        if not self.slots.locked():
+            await self.slots.acquire()
+            return True
+        outbox = self.connection.outbox
+        while not outbox.closed:
+            try:
+                await asyncio.wait_for(self.slots.acquire(), 1.0)
+                return True
+            except TimeoutError:
+                pass
+        return False
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine)

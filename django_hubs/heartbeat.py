@@ -44,17 +44,21 @@ class Heartbeat:
         loop = asyncio.get_running_loop()
         while self.connections or self.hooks:
             await asyncio.sleep(self.interval)
-            now, wall_now = loop.time(), time.time()
-            for connection in list(self.connections):
-                try:
-                    connection.tick(now, wall_now)
-                except Exception:
-                    logger.exception("heartbeat failed for %s", connection)
-            for hook in list(self.hooks):
-                try:
-                    hook(now, wall_now)
-                except Exception:
-                    logger.exception("heartbeat hook %r failed", hook)
+            self._beat(loop.time(), time.time())
+
+    def _beat(self, now: float, wall_now: float) -> None:
+        # A frame of its own: a loop variable left in ``_run`` kept the last connection ticked
+        # (closed or not) alive while the process idled.
+        for connection in list(self.connections):
+            try:
+                connection.tick(now, wall_now)
+            except Exception:
+                logger.exception("heartbeat failed for %s", connection)
+        for hook in list(self.hooks):
+            try:
+                hook(now, wall_now)
+            except Exception:
+                logger.exception("heartbeat hook %r failed", hook)
 
 
 heartbeat = Heartbeat()

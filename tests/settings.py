@@ -41,6 +41,8 @@ HUBS = {
     "hubs/private": "tests.testapp.hubs.PrivateHub",
     # Typed arguments and results (tests/test_binding.py, test_typescript.py), with mismatch details.
     "hubs/typed": {"hub": "tests.testapp.typed.TypedHub", "DETAILED_ERRORS": True},
+    # The reliability suite (tests/reliability): churn, hung methods, failing on_disconnected.
+    "hubs/reliability": "tests.testapp.reliability.ReliabilityHub",
 }
 
 # Live servers in the interop tests take short timeouts from the environment.

@@ -25,7 +25,7 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memor
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
-HUBS = {"hubs/bench": "bench.hubapp.hubs.EchoHub"}
+HUBS = {"hubs/bench": "bench.hubapp.hubs.EchoHub", "hubs/soak": "bench.hubapp.soak.SoakHub"}  # soak: bench/soak.py
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 if os.environ.get("BENCH_REDIS_URL"):
     CHANNEL_LAYERS = {

@@ -61,6 +61,7 @@ async def write(send: Send, outbox: Outbox) -> None:
         await send({"type": "websocket.close", "code": 1000})
     except Exception as exc:  # the socket is gone: the reader sees the disconnect
         logger.debug("websocket write ended: %r", exc)
+        outbox.close()  # unless it waits for an invocation slot: this tells it (Dispatcher._take_slot)
     finally:
         outbox.sending_since = None
 

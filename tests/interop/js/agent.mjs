@@ -16,7 +16,12 @@ async function handle(command) {
       const connection = connect(command.url, {
         protocol: command.protocol,
         reconnect: command.reconnect,
-        configure: command.stateful ? (builder) => builder.withStatefulReconnect() : undefined,
+        configure: (builder) => {
+          if (command.stateful) builder = builder.withStatefulReconnect();
+          if (command.serverTimeoutMs) builder = builder.withServerTimeout(command.serverTimeoutMs);
+          if (command.keepAliveMs) builder = builder.withKeepAliveInterval(command.keepAliveMs);
+          return builder;
+        },
         http: {
           ...(command.transport ? { transport: signalR.HttpTransportType[command.transport] } : {}),
           ...(command.accessToken ? { accessTokenFactory: () => command.accessToken } : {}),
