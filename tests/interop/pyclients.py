@@ -364,3 +364,19 @@ class SignalRCore:
             checker = getattr(transport, "connection_checker", None)
             if checker is not None and checker.running:
                 checker.stop()
+
+
+# --- shared by test_pysignalr.py and test_signalrcore.py ----------------------------------
+
+GENERIC_FAIL = "An unexpected error occurred invoking 'fail' on the server."
+REFUSED = "An unexpected error occurred invoking 'refuse' on the server. HubException: Room is full"
+UNKNOWN = "Failed to invoke 'nope' due to an error on the server. HubException: Method does not exist."
+
+
+def hub_url(server: Any, path: str = "hubs/test") -> str:
+    return f"{server.url}/{path}"
+
+
+def unique(name: str) -> str:
+    """A group name no other test (on this module's shared server) uses."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"

@@ -7,33 +7,19 @@ Invocation: these tests pass only if the server meets all of that.
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
 from .live import LiveServer
-from .pyclients import Completion, PySignalR, mint_access_token
+from .pyclients import GENERIC_FAIL, REFUSED, UNKNOWN, Completion, PySignalR, hub_url, mint_access_token, unique
 
 pytestmark = pytest.mark.interop
-
-GENERIC_FAIL = "An unexpected error occurred invoking 'fail' on the server."
-REFUSED = "An unexpected error occurred invoking 'refuse' on the server. HubException: Room is full"
-UNKNOWN = "Failed to invoke 'nope' due to an error on the server. HubException: Method does not exist."
 
 
 @pytest.fixture(params=["json", "messagepack"])
 def protocol(request: pytest.FixtureRequest) -> str:
     return request.param
-
-
-def hub_url(server: LiveServer, path: str = "hubs/test") -> str:
-    return f"{server.url}/{path}"
-
-
-def unique(name: str) -> str:
-    """A group name no other test (on this module's shared server) uses."""
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 async def test_invoke_returns_the_result(server: LiveServer, protocol: str) -> None:

@@ -8,34 +8,20 @@ fire on reader threads; :mod:`.pyclients` bounds every wait.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .live import LiveServer
-from .pyclients import Completion, SignalRCore, mint_access_token
+from .pyclients import GENERIC_FAIL, REFUSED, UNKNOWN, Completion, SignalRCore, hub_url, mint_access_token, unique
 
 pytestmark = pytest.mark.interop
-
-GENERIC_FAIL = "An unexpected error occurred invoking 'fail' on the server."
-REFUSED = "An unexpected error occurred invoking 'refuse' on the server. HubException: Room is full"
-UNKNOWN = "Failed to invoke 'nope' due to an error on the server. HubException: Method does not exist."
 
 
 @pytest.fixture(params=["json", "messagepack"])
 def protocol(request: pytest.FixtureRequest) -> str:
     return request.param
-
-
-def hub_url(server: LiveServer, path: str = "hubs/test") -> str:
-    return f"{server.url}/{path}"
-
-
-def unique(name: str) -> str:
-    """A group name no other test (on this module's shared server) uses."""
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 # --- WebSockets ------------------------------------------------------------------------
