@@ -38,6 +38,7 @@ from .protocol.messages import (
     StreamInvocationMessage,
     StreamItemMessage,
 )
+from .slots import InvocationSlots
 
 if TYPE_CHECKING:
     from .connection import HubConnection
@@ -105,7 +106,7 @@ class Dispatcher:
         self.connection = connection
         self.hub = connection.hub
         self.hub_class = type(connection.hub)
-        self.slots = asyncio.Semaphore(max(1, connection.options.max_parallel_invocations))
+        self.slots = InvocationSlots(connection.options.max_parallel_invocations)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.streams: dict[str, asyncio.Task[Any]] = {}
         self.uploads: dict[str, UploadStream] = {}
@@ -256,19 +257,20 @@ class Dispatcher:
         """All slots busy: stop reading this connection until one is free, or its transport ends.
 
         The transport's reader waits here, so it cannot see its peer leave; the transport's
-        writer can (a failed send closes the outbox), and this looks once a second.
+        writer can (a failed send closes the outbox), and closing the outbox ends the wait.
         """
-        if not self.slots.locked():
-            await self.slots.acquire()
+        slots = self.slots
+        if slots.take_nowait():
             return True
         outbox = self.connection.outbox
-        while not outbox.closed:
-            try:
-                await asyncio.wait_for(self.slots.acquire(), 1.0)
-                return True
-            except TimeoutError:
-                pass
-        return False
+        if outbox.closed:
+            return False
+        waiter = slots.enqueue()
+        outbox.on_close = lambda: slots.abandon(waiter)
+        try:
+            return await slots.wait(waiter)
+        finally:
+            outbox.on_close = None
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -456,7 +458,7 @@ class Dispatcher:
                 ) from None
             finally:
                 if caller is not None:
-                    await caller.slots.acquire()
+                    await caller.slots.take()
         finally:
             self.results.pop(invocation_id, None)
 

@@ -22,7 +22,18 @@ class OutboxOverflow(Exception):
 
 
 class Outbox:
-    __slots__ = ("_chunks", "_ready", "_size", "aborted", "binary", "closed", "limit", "on_abort", "sending_since")
+    __slots__ = (
+        "_chunks",
+        "_ready",
+        "_size",
+        "aborted",
+        "binary",
+        "closed",
+        "limit",
+        "on_abort",
+        "on_close",
+        "sending_since",
+    )
 
     def __init__(self, limit: int | None = None) -> None:
         self._chunks: list[bytes] = []
@@ -37,6 +48,8 @@ class Outbox:
         self.aborted = False
         #: The transport's way to stop a send that blocks and a read that waits, on abort.
         self.on_abort: Callable[[], None] | None = None
+        #: Called once when the outbox closes: a reader waiting for an invocation slot gives up.
+        self.on_close: Callable[[], None] | None = None
         #: ``loop.time()`` when the transport began sending a batch, ``None`` when idle.
         self.sending_since: float | None = None
 
@@ -56,6 +69,9 @@ class Outbox:
     def close(self) -> None:
         self.closed = True
         self._ready.set()
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close()
 
     def abort(self) -> None:
         """The peer is not reading: forget what waits and end the transport now."""
