@@ -1,4 +1,12 @@
-"""The ``json`` hub protocol: UTF-8 JSON records, each ended by the record separator 0x1E."""
+"""The ``json`` hub protocol: UTF-8 JSON records, each ended by the record separator 0x1E.
+
+Records are read and written with ``orjson`` (several times faster than ``json``; measured
+in bench/). Where ``orjson`` would give a different answer than the standard library,
+the standard library decides, so what a client sees never depends on which one ran:
+integers beyond 64 bits (``orjson`` reads them as floats, and cannot write them), nesting
+deep enough that ``json`` refuses it, NaN and infinities (``orjson`` writes ``null``), and
+every error (its text comes from the ``json`` path).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,8 @@ import math
 import re
 import uuid
 from typing import Any
+
+import orjson
 
 from .errors import MessageTooLargeError, ProtocolError
 from .messages import (
@@ -44,6 +54,16 @@ INT64 = range(-(2**63), 2**63)
 
 #: ``\uD800``-``\uDFFF`` escapes: the only way a JSON text can carry a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+#: 19 digits in a row: maybe an integer beyond 64 bits, which ``orjson`` would read as a float.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+
+#: Shorter records cannot nest deeply enough for ``json``'s recursion limit (about 1,000 levels).
+_DEEP_ENOUGH = 1_800
+
+#: datetime, date and time go to :func:`to_jsonable` (``isoformat``), as with ``json``:
+#: ``orjson`` would drop the seconds of a UTC offset.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def to_jsonable(value: Any) -> Any:
@@ -305,6 +325,16 @@ class JsonHubProtocol:
         return messages
 
     def decode(self, record: bytes) -> HubMessage | None:
+        if not _LONG_DIGITS.search(record) and (
+            len(record) < _DEEP_ENOUGH or record.count(b"[") + record.count(b"{") < _DEEP_ENOUGH // 2
+        ):
+            try:
+                return message_from_dict(orjson.loads(record))
+            except orjson.JSONDecodeError:
+                pass  # the standard library says what is wrong, in the same words as always
+        return self._decode_exactly(record)
+
+    def _decode_exactly(self, record: bytes) -> HubMessage | None:
         try:
             text = record.decode("utf-8")
         except UnicodeDecodeError:
@@ -318,4 +348,12 @@ class JsonHubProtocol:
         return message_from_dict(obj)
 
     def encode(self, message: HubMessage) -> bytes:
-        return _encoder.encode(message_to_dict(message)).encode("utf-8") + RECORD_SEPARATOR
+        obj = message_to_dict(message)
+        try:
+            data = orjson.dumps(obj, default=to_jsonable, option=_ORJSON_OPTIONS)
+        except TypeError:  # orjson.JSONEncodeError included: big ints, non-str keys, deep nesting
+            pass
+        else:
+            if b"null" not in data:  # orjson writes NaN and infinities as null; json refuses them
+                return data + RECORD_SEPARATOR
+        return _encoder.encode(obj).encode("utf-8") + RECORD_SEPARATOR
