@@ -1,4 +1,4 @@
-"""Where django-hubs' per-message time goes: py-spy samples of the server under W1 and W3.
+"""Where django-hubs' per-message time goes: py-spy samples of the server under W1, W2 and W3.
 
 The server is started *by* py-spy (``py-spy record -- taskset -c 0 uvicorn ...``):
 attaching to a running process needs ptrace rights that containers often lack.
@@ -27,6 +27,7 @@ RATE = 250
 #: (server, protocol, workload, parameters): long enough that warm-up and connecting are noise.
 PLAN = (
     ("hubs-uvicorn", "json", "W1", {"count": 20000}),
+    ("hubs-uvicorn", "json", "W2", {"clients_count": 100, "in_flight": 10, "per_client": 400}),
     ("hubs-uvicorn", "json", "W3", {"clients_count": 1000, "messages": 300}),
     ("hubs-uvicorn", "messagepack", "W1", {"count": 20000}),
     ("hubs-daphne", "json", "W1", {"count": 20000}),
@@ -197,6 +198,8 @@ def summarize(path: Path, messages: int, title: str) -> dict[str, Any]:
 def messages_of(workload: str, metrics: dict[str, Any]) -> int:
     if workload == "W1":
         return 2 * int(metrics.get("invocations", 0))
+    if workload == "W2":
+        return 2 * int(metrics.get("responses", 0))
     if workload == "W3":
         return int(metrics.get("deliveries", 0)) + 2 * int(metrics.get("acked", 0))
     return 0
