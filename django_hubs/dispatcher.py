@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from channels.db import database_sync_to_async
 
 from . import errors
+from .aio import in_context
 from .binding import BindingError, converter, mismatch_text
 from .errors import HubError, InvalidDataError
 from .filters import (
@@ -101,12 +102,16 @@ class UploadStream:
         return f"<UploadStream {self.stream_id}>"
 
 
+#: An invocation waiting for a slot: message, method, bound arguments, the context it was read in.
+Queued = tuple[InvocationMessage, HubMethod, list[Any], contextvars.Context | None]
+
+
 class Dispatcher:
     def __init__(self, connection: HubConnection) -> None:
         self.connection = connection
         self.hub = connection.hub
         self.hub_class = type(connection.hub)
-        self.slots = InvocationSlots(connection.options.max_parallel_invocations)
+        self.slots = InvocationSlots(connection.options.max_parallel_invocations, self._start_queued)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.streams: dict[str, asyncio.Task[Any]] = {}
         self.uploads: dict[str, UploadStream] = {}
@@ -248,27 +253,51 @@ class Dispatcher:
         if prepared is None:
             return
         method, arguments = prepared
-        takes_slot = not method.stream_parameters
-        if takes_slot and not await self._take_slot():
-            return  # the transport ended while this waited: nobody would get the result
-        self._spawn(self._run(message, method, arguments, takes_slot))
+        if method.stream_parameters:  # it waits for its uploads: it must not hold a slot meanwhile
+            self._spawn(self._run(message, method, arguments, takes_slot=False))
+            return
+        slots = self.slots
+        if slots.take_nowait():
+            self._spawn(self._runner((message, method, arguments, None)))
+            return
+        # In the context it was read in, as if it had a task of its own from now.
+        slots.queue((message, method, arguments, contextvars.copy_context()))
+        if slots.full:
+            await self._wait_for_room()
 
-    async def _take_slot(self) -> bool:
-        """All slots busy: stop reading this connection until one is free, or its transport ends.
+    def _start_queued(self, invocation: Queued) -> None:
+        self._spawn(self._runner(invocation))
+
+    async def _runner(self, invocation: Queued | None) -> None:
+        """Run invocations with one slot: this one, then those queued behind it.
+
+        Queued ones run in this task, each in its own context: no task to create per
+        invocation, and the results of methods that return at once pile up in the outbox
+        and leave in one frame.
+        """
+        try:
+            while invocation is not None:
+                message, method, arguments, context = invocation
+                run = self._run(message, method, arguments, takes_slot=True)
+                await (run if context is None else in_context(context, run))
+                invocation = self.slots.next_or_release()
+        except BaseException:
+            self.slots.release()
+            raise
+
+    async def _wait_for_room(self) -> None:
+        """Stop reading this connection until queued invocations have started, or its transport ends.
 
         The transport's reader waits here, so it cannot see its peer leave; the transport's
         writer can (a failed send closes the outbox), and closing the outbox ends the wait.
         """
-        slots = self.slots
-        if slots.take_nowait():
-            return True
         outbox = self.connection.outbox
         if outbox.closed:
-            return False
-        waiter = slots.enqueue()
-        outbox.on_close = lambda: slots.abandon(waiter)
+            return
+        room = self.slots.room()
+        outbox.on_close = lambda: self.slots.abandon(room)
         try:
-            return await slots.wait(waiter)
+            await room
         finally:
             outbox.on_close = None
 
@@ -346,8 +375,6 @@ class Dispatcher:
             self.metrics.invoked(method.name, time.perf_counter() - started, failed)
             _current_slot.reset(token)
             self._end_uploads(message.stream_ids)
-            if takes_slot:
-                self.slots.release()
 
     def _log_failure(self, target: str, exc: BaseException) -> None:
         if isinstance(exc, HubError):
@@ -485,6 +512,9 @@ class Dispatcher:
     # --- end of the connection ------------------------------------------------------------
 
     async def shutdown(self) -> None:
+        dropped = self.slots.drop_queued()
+        if dropped:
+            logger.debug("%s: %d queued invocation(s) dropped", self.connection.connection_id, dropped)
         closed = ConnectionError("The underlying connection was closed.")
         for stream_id in list(self.uploads):
             self._end_uploads([stream_id], closed)

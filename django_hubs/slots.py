@@ -1,27 +1,47 @@
 """How many hub methods one connection runs at once (``HUBS_MAX_PARALLEL_INVOCATIONS``).
 
-A semaphore, cheaper than ``asyncio.Semaphore`` behind ``asyncio.wait_for`` on the path
-every invocation takes when the slots are busy (one future per wait: no task, no timer),
-and with waits that can be abandoned: the connection's reader waits here for a slot, so
-it cannot see its transport end, and gives up through :meth:`abandon` when that ends.
+The official server stops reading a connection while all its slots are busy. Waking the
+reader for every invocation is the most expensive step of a busy connection (its whole
+stack, ASGI middlewares included, resumes), so here the reader may parse a few
+invocations ahead (``READ_AHEAD``): they wait in line, in order, and whoever frees a slot
+starts the next one. The limit on methods running at once is exactly the setting's;
+only where the waiting invocations are held differs (here, not in the socket buffer).
+
+Two kinds of waiters share one first-come queue: invocations not started yet, and hub
+methods that gave their slot up while they waited for a client result and want it back.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+#: Invocations the reader may parse ahead of a free slot before it stops reading.
+READ_AHEAD = 8
 
 
 class InvocationSlots:
-    __slots__ = ("_free", "_waiters")
+    __slots__ = ("_free", "_queued", "_room", "_start", "_waiters")
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, start: Callable[[Any], None]) -> None:
+        """``start(invocation)`` starts a queued invocation that :meth:`release` gave a slot to."""
         self._free = max(1, count)
-        self._waiters: deque[asyncio.Future[bool]] = deque()
+        self._start = start
+        #: ``Future``: a running method waiting to get its slot back; anything else: an invocation.
+        self._waiters: deque[Any] = deque()
+        self._queued = 0
+        self._room: asyncio.Future[bool] | None = None
 
     @property
     def free(self) -> int:
         return self._free
+
+    @property
+    def queued(self) -> int:
+        """Invocations waiting for a slot."""
+        return self._queued
 
     def take_nowait(self) -> bool:
         """A slot if one is free and nobody waits for one before us."""
@@ -29,6 +49,11 @@ class InvocationSlots:
             self._free -= 1
             return True
         return False
+
+    def queue(self, invocation: Any) -> None:
+        """An invocation to start when a slot is free: whoever frees it runs it next."""
+        self._waiters.append(invocation)
+        self._queued += 1
 
     async def take(self) -> bool:
         """A slot, waiting for one in turn."""
@@ -55,11 +80,45 @@ class InvocationSlots:
             waiter.set_result(False)
 
     def release(self) -> None:
-        """Hand the slot to the first live waiter, or free it."""
+        """Give the slot up; a queued invocation it goes to is started."""
+        invocation = self.next_or_release()
+        if invocation is not None:
+            self._start(invocation)
+
+    def next_or_release(self) -> Any:
+        """The queued invocation to run next with this slot, or ``None`` once the slot went
+        to a method waiting to get its own back, or was freed."""
         waiters = self._waiters
         while waiters:
             waiter = waiters.popleft()
+            if not isinstance(waiter, asyncio.Future):
+                self._queued -= 1
+                room = self._room
+                if room is not None and self._queued <= READ_AHEAD // 2:
+                    self._room = None
+                    if not room.done():
+                        room.set_result(True)
+                return waiter
             if not waiter.done():
                 waiter.set_result(True)
-                return
+                return None
         self._free += 1
+        return None
+
+    @property
+    def full(self) -> bool:
+        """The reader should stop until queued invocations have started."""
+        return self._queued >= READ_AHEAD
+
+    def room(self) -> asyncio.Future[bool]:
+        """Resolved (``True``) once half the queued invocations have started; ``abandon`` it to give up."""
+        if self._room is None or self._room.done():
+            self._room = asyncio.get_running_loop().create_future()
+        return self._room
+
+    def drop_queued(self) -> int:
+        """Forget the invocations that have not started (the connection ended); how many."""
+        dropped = self._queued
+        self._waiters = deque(w for w in self._waiters if isinstance(w, asyncio.Future))
+        self._queued = 0
+        return dropped

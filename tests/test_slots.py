@@ -6,14 +6,16 @@ import asyncio
 
 import pytest
 
-from django_hubs.slots import InvocationSlots
+from django_hubs.slots import READ_AHEAD, InvocationSlots
 from django_hubs.transports.outbox import Outbox
 
 pytestmark = pytest.mark.asyncio
 
+started: list[object] = []
+
 
 async def test_free_slots_are_taken_without_waiting() -> None:
-    slots = InvocationSlots(2)
+    slots = InvocationSlots(2, started.append)
     assert slots.take_nowait() and slots.take_nowait()
     assert not slots.take_nowait()
     slots.release()
@@ -21,7 +23,7 @@ async def test_free_slots_are_taken_without_waiting() -> None:
 
 
 async def test_a_released_slot_goes_to_the_first_waiter_in_turn() -> None:
-    slots = InvocationSlots(1)
+    slots = InvocationSlots(1, started.append)
     assert await slots.take()
     order: list[str] = []
 
@@ -40,7 +42,7 @@ async def test_a_released_slot_goes_to_the_first_waiter_in_turn() -> None:
 
 
 async def test_an_abandoned_wait_returns_false_and_costs_no_slot() -> None:
-    slots = InvocationSlots(1)
+    slots = InvocationSlots(1, started.append)
     assert slots.take_nowait()
     waiter = slots.enqueue()
     waiting = asyncio.create_task(slots.wait(waiter))
@@ -52,7 +54,7 @@ async def test_an_abandoned_wait_returns_false_and_costs_no_slot() -> None:
 
 
 async def test_a_canceled_waiter_handed_a_slot_gives_it_back() -> None:
-    slots = InvocationSlots(1)
+    slots = InvocationSlots(1, started.append)
     assert slots.take_nowait()
     waiting = asyncio.create_task(slots.take())
     await asyncio.sleep(0)
@@ -70,3 +72,54 @@ async def test_closing_the_outbox_calls_its_hook_once() -> None:
     outbox.close()
     outbox.close()
     assert calls == [1]
+
+
+async def test_queued_invocations_start_in_order_as_slots_free() -> None:
+    begun: list[str] = []
+    slots = InvocationSlots(2, begun.append)
+    assert slots.take_nowait() and slots.take_nowait()
+    for name in "abc":
+        slots.queue(name)
+    assert slots.queued == 3
+    slots.release()
+    assert begun == ["a"] and slots.free == 0, "the freed slot passes to the started invocation"
+    slots.release()
+    slots.release()
+    assert begun == ["a", "b", "c"] and slots.queued == 0
+    slots.release()
+    assert slots.free == 1
+
+
+async def test_a_method_waiting_for_its_slot_back_keeps_its_turn_among_queued_invocations() -> None:
+    begun: list[str] = []
+    slots = InvocationSlots(1, begun.append)
+    assert slots.take_nowait()
+    slots.queue("first")
+    back = asyncio.create_task(slots.take())  # a method returning from a client result
+    await asyncio.sleep(0)
+    slots.queue("second")
+    slots.release()
+    assert begun == ["first"] and not back.done()
+    slots.release()
+    assert await back and begun == ["first"]
+    slots.release()
+    assert begun == ["first", "second"]
+
+
+async def test_the_reader_may_read_ahead_then_waits_for_room() -> None:
+    begun: list[int] = []
+    slots = InvocationSlots(1, begun.append)
+    assert slots.take_nowait()
+    for number in range(READ_AHEAD):
+        assert not slots.full
+        slots.queue(number)
+    assert slots.full
+    room = slots.room()
+    for _ in range(READ_AHEAD // 2 - 1):
+        slots.release()
+    assert not room.done()
+    slots.release()
+    assert room.done() and room.result() is True
+    assert slots.drop_queued() == READ_AHEAD // 2
+    slots.release()
+    assert slots.free == 1 and len(begun) == READ_AHEAD // 2
