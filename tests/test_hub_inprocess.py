@@ -304,3 +304,18 @@ def test_reserved_names_are_not_callable():
 
 def test_hub_error_is_the_public_error():
     assert HubError("x").wire_name == "HubException"
+
+
+async def test_queued_invocations_keep_their_context_variables_apart():
+    """Invocations waiting for the slot run one after another in one task, each in its own context."""
+    async with HubClient("hubs/test") as client:
+        results = await asyncio.gather(*(client.invoke("mark_context", f"m{i}", 0.01 * (i % 2)) for i in range(12)))
+    assert results == [[None, f"m{i}"] for i in range(12)]
+
+
+async def test_a_timeout_inside_a_queued_invocation_cancels_only_it():
+    async with HubClient("hubs/test") as client:
+        calls = [client.invoke("time_out", 0.01, 5), client.invoke("time_out", 0.01, 5), client.invoke("echo", "after")]
+        results = await asyncio.wait_for(asyncio.gather(*calls), 3)
+        assert results == ["timed out, cancelling=0", "timed out, cancelling=0", "after"]
+        assert await client.invoke("add", 1, 2) == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,10 @@ events: list[tuple[str, Any]] = []
 stream_log: dict[str, Any] = {}
 #: Gates that ``gated_upload`` waits on before it reads its stream; ``open_gate`` opens one.
 gates: dict[str, asyncio.Event] = {}
+
+
+#: Set by ``mark_context``: an invocation must never see what another one set.
+marker: contextvars.ContextVar[str | None] = contextvars.ContextVar("marker", default=None)
 
 
 class TestHub(Hub):
@@ -110,6 +115,23 @@ class TestHub(Hub):
         await asyncio.sleep(seconds)
         self.context.items["running"] -= 1
         return running
+
+    async def mark_context(self, mark: str, seconds: float) -> list[str | None]:
+        """What ``marker`` held on entry and after a pause, having set it to ``mark``."""
+        seen = [marker.get()]
+        marker.set(mark)
+        await asyncio.sleep(seconds)
+        return [*seen, marker.get()]
+
+    async def time_out(self, limit: float, seconds: float) -> str:
+        """``asyncio.timeout`` inside a hub method: it must cancel this method, nothing else."""
+        try:
+            async with asyncio.timeout(limit):
+                await asyncio.sleep(seconds)
+        except TimeoutError:
+            task = asyncio.current_task()
+            return f"timed out, cancelling={task.cancelling() if task else None}"
+        return "finished"
 
     async def start_numbers(self, count: int, delay: float) -> None:
         """Send ``Number(i)`` to the caller in the background, for the stateful-reconnect test."""
