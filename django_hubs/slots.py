@@ -22,6 +22,9 @@ from typing import Any
 READ_AHEAD = 8
 
 
+_NO_WAITERS: deque[Any] = deque(maxlen=0)
+
+
 class InvocationSlots:
     __slots__ = ("_free", "_queued", "_room", "_start", "_waiters")
 
@@ -30,7 +33,8 @@ class InvocationSlots:
         self._free = max(1, count)
         self._start = start
         #: ``Future``: a running method waiting to get its slot back; anything else: an invocation.
-        self._waiters: deque[Any] = deque()
+        #: Shared by every idle connection until one needs its own (a deque is 760 bytes).
+        self._waiters: deque[Any] = _NO_WAITERS
         self._queued = 0
         self._room: asyncio.Future[bool] | None = None
 
@@ -50,9 +54,14 @@ class InvocationSlots:
             return True
         return False
 
+    def _line(self) -> deque[Any]:
+        if self._waiters is _NO_WAITERS:
+            self._waiters = deque()
+        return self._waiters
+
     def queue(self, invocation: Any) -> None:
         """An invocation to start when a slot is free: whoever frees it runs it next."""
-        self._waiters.append(invocation)
+        self._line().append(invocation)
         self._queued += 1
 
     async def take(self) -> bool:
@@ -62,7 +71,7 @@ class InvocationSlots:
     def enqueue(self) -> asyncio.Future[bool]:
         """A place in the queue; resolve it with ``False`` (:meth:`abandon`) to give up."""
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        self._line().append(waiter)
         return waiter
 
     async def wait(self, waiter: asyncio.Future[bool]) -> bool:
@@ -119,6 +128,8 @@ class InvocationSlots:
     def drop_queued(self) -> int:
         """Forget the invocations that have not started (the connection ended); how many."""
         dropped = self._queued
+        if not dropped:
+            return 0
         self._waiters = deque(w for w in self._waiters if isinstance(w, asyncio.Future))
         self._queued = 0
         return dropped
