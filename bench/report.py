@@ -338,6 +338,95 @@ def w5_notes(results: dict[str, Any], entries: list[dict[str, Any]]) -> list[str
     return out
 
 
+def targets(summary: list[dict[str, Any]]) -> list[str]:
+    """Issue #7's targets, each measured against this run's own peers: met or by how much not."""
+    index = {(e["server"], e["protocol"], e["workload"]): e for e in summary}
+
+    def value(server: str, protocol: str, workload: str) -> float | None:
+        return median(index.get((server, protocol, workload)), HEADLINE[workload][0])
+
+    def bound(server: str, protocol: str, workload: str) -> str:
+        """Where the generator set the pace, the server's figure is a lower bound."""
+        share = median(index.get((server, protocol, workload)), "generator_cpu_share")
+        return " (generator-bound)" if share is not None and share >= GENERATOR_BOUND else ""
+
+    rows: list[tuple[str, str, str, float | None, float]] = []  # target, ours, theirs, ratio, needed
+    for workload in ("W1", "W2"):
+        for host in ("daphne", "uvicorn"):
+            ours, theirs = value(f"hubs-{host}", "json", workload), value(f"channels-{host}", "json", workload)
+            if ours and theirs:
+                rows.append(
+                    (
+                        f"{workload} {host}, json: ≥ 0.9{TIMES} the Channels consumer",
+                        fmt(ours),
+                        fmt(theirs),
+                        ours / theirs,
+                        0.9,
+                    )
+                )
+        for peer, name in (("socketio-uvicorn", "python-socketio"), ("aiosignalr-uvicorn", "aiosignalr")):
+            for protocol in ("json", "messagepack"):
+                ours, theirs = value("hubs-uvicorn", protocol, workload), value(peer, protocol, workload)
+                if ours and theirs:
+                    rows.append(
+                        (f"{workload} uvicorn, {protocol}: ahead of {name}", fmt(ours), fmt(theirs), ours / theirs, 1.0)
+                    )
+    for protocol in ("json", "messagepack"):
+        ours, theirs = value("hubs-uvicorn", protocol, "W3"), value("raw-sansio", protocol, "W3")
+        if ours and theirs:
+            rows.append(
+                (
+                    f"W3 uvicorn, {protocol}: ≥ 0.5{TIMES} the raw `websockets` ceiling",
+                    fmt(ours) + bound("hubs-uvicorn", protocol, "W3"),
+                    fmt(theirs) + bound("raw-sansio", protocol, "W3"),
+                    ours / theirs,
+                    0.5,
+                )
+            )
+    for host in ("daphne", "uvicorn"):
+        ours, theirs = value(f"hubs-{host}", "json", "W4"), value(f"channels-{host}", "json", "W4")
+        if ours and theirs:
+            # Less memory is better: the ratio is theirs / ours, so that ≥ 1 is met here too.
+            rows.append(
+                (
+                    f"W4 {host}: no more KiB per idle connection than the Channels consumer",
+                    fmt(ours, 1),
+                    fmt(theirs, 1),
+                    theirs / ours,
+                    1.0,
+                )
+            )
+    for protocol in ("json", "messagepack"):
+        ours, theirs = value("hubs-uvicorn-redis", protocol, "W5"), value(W5_REFERENCE, protocol, "W5")
+        if ours and theirs:
+            rows.append(
+                (
+                    f"W5 {protocol}: 2 processes over Redis ≥ 0.5{TIMES} one process",
+                    fmt(ours),
+                    fmt(theirs),
+                    ours / theirs,
+                    0.5,
+                )
+            )
+    if not rows:
+        return []
+    out = [
+        "",
+        "## Targets",
+        "",
+        "The targets of the benchmark issue, each against this run's own figures (medians). *ratio* is "
+        "django-hubs divided by the other (W4: the other's memory divided by django-hubs'), so each "
+        "target reads *ratio ≥ needed*.",
+        "",
+        "| target | django-hubs | the other | ratio | needed | |",
+        "|---|---|---|---|---|---|",
+    ]
+    for target, ours_text, theirs_text, ratio_value, needed in rows:
+        verdict = "met" if ratio_value >= needed else f"**not met**: {needed / ratio_value - 1:.0%} short"
+        out.append(f"| {target} | {ours_text} | {theirs_text} | {ratio_value:.2f} | {needed:g} | {verdict} |")
+    return out
+
+
 def write_markdown(results: dict[str, Any], path: Path) -> None:
     lines: list[str] = []
     add = lines.append
@@ -362,6 +451,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "else on the machine used meanwhile: the 2-core machine is shared, and a run with other load "
         "above ~0.2 cores is disturbed (throughput drops; CPU per message moves much less)."
     )
+    lines.extend(targets(results["summary"]))
     for workload in ("W1", "W2", "W3", "W4", "W5"):
         entries = [e for e in results["summary"] if e["workload"] == workload]
         if not entries:

@@ -118,3 +118,30 @@ def test_quick_w5_two_processes_over_redis_and_merge(tmp_path: Path) -> None:
     merged_report = (base_path.parent / "results.md").read_text()
     assert "## W5:" in merged_report
     assert "TODO" not in merged_report
+
+
+def test_the_report_states_each_target_met_or_by_how_much_not() -> None:
+    from bench.report import targets
+
+    def entry(server: str, workload: str, value: float, protocol: str = "json") -> dict[str, Any]:
+        metric = {"W1": "round_trips_per_s", "W2": "responses_per_s", "W4": "rss_per_connection_kb"}[workload]
+        return {"server": server, "protocol": protocol, "workload": workload, "stats": {metric: {"median": value}}}
+
+    lines = targets(
+        [
+            entry("hubs-uvicorn", "W1", 900),
+            entry("channels-uvicorn", "W1", 1000),  # 0.9: just met
+            entry("hubs-uvicorn", "W2", 750),
+            entry("aiosignalr-uvicorn", "W2", 1000),  # 0.75 of 1: 33 % short
+            entry("hubs-uvicorn", "W4", 30.0),
+            entry("channels-uvicorn", "W4", 33.0),  # less memory: met
+        ]
+    )
+    table = "\n".join(lines)
+    assert "| W1 uvicorn, json: ≥ 0.9\u00d7 the Channels consumer | 900 | 1,000 | 0.90 | 0.9 | met |" in table
+    assert "| W2 uvicorn, json: ahead of aiosignalr | 750 | 1,000 | 0.75 | 1 | **not met**: 33% short |" in table
+    assert (
+        "| W4 uvicorn: no more KiB per idle connection than the Channels consumer | 30.0 | 33.0 | 1.10 | 1 | met |"
+        in table
+    )
+    assert targets([]) == []
