@@ -123,3 +123,15 @@ async def test_the_reader_may_read_ahead_then_waits_for_room() -> None:
     assert slots.drop_queued() == READ_AHEAD // 2
     slots.release()
     assert slots.free == 1 and len(begun) == READ_AHEAD // 2
+
+
+async def test_a_canceled_wait_left_in_line_does_not_block_later_invocations() -> None:
+    slots = InvocationSlots(1, started.append)
+    assert slots.take_nowait()
+    waiting = asyncio.create_task(slots.take())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    slots.release()
+    assert slots.take_nowait(), "the canceled waiter must not stand in line forever"

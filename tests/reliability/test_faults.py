@@ -16,6 +16,7 @@ import pytest
 
 from bench.protocols import SignalRClient
 from django_hubs.endpoints import find_endpoint
+from django_hubs.slots import READ_AHEAD
 from django_hubs.testing import HubClient
 from tests.interop.live import JsAgent, LiveServer
 from tests.reliability.conftest import ErrorRecords
@@ -108,16 +109,19 @@ def introspect(agent: JsAgent, name: str) -> dict[str, Any]:
 
 
 def hang_and_queue(agent: JsAgent, server: LiveServer) -> None:
-    """``hung`` runs ``hang`` (holding the only slot) and queues an ``echo`` behind it."""
+    """``hung`` runs ``hang`` (holding the only slot) and queues echos behind it, more than the
+    server reads ahead (``READ_AHEAD``), so that the server stops reading that connection."""
     url = f"{server.url}/{PATH}"
     # The client gives up after 1.5 s without a message from the server.
     agent("connect", name="hung", url=url, serverTimeoutMs=1500, keepAliveMs=400)
     agent("connect", name="other", url=url)
     agent("send", name="hung", method="hang")
     assert wait_for(lambda: introspect(agent, "other")["hangs"]["running"] == 1, 10)
-    # The echo waits for the slot the hung method holds: the server stops reading this
-    # connection (the client's pings too), yet must neither time it out nor stop pinging it.
-    agent("send", name="hung", method="echo", args=["queued"])
+    # The echos wait for the slot the hung method holds: once READ_AHEAD of them wait, the
+    # server stops reading this connection (the client's pings too), yet must neither time it
+    # out nor stop pinging it.
+    for number in range(READ_AHEAD + 1):
+        agent("send", name="hung", method="echo", args=[number])
 
 
 def test_a_hung_method_blocks_neither_pings_nor_other_connections(agent: JsAgent, hang_server: LiveServer) -> None:
@@ -153,8 +157,9 @@ def test_a_client_leaving_with_a_hung_method_is_cleaned_up(agent: JsAgent, hang_
 def test_a_client_gone_while_its_reader_waits_for_a_slot_is_cleaned_up(agent: JsAgent, hang_server: LiveServer) -> None:
     """Regression: the WebSocket reader waited for the slot and never learnt that its client had
     gone; the connection stayed registered (groups, pings, no ``on_disconnected``) while the
-    method hung. Now a failed send ends the wait. (A client that closes politely is noticed
-    once its socket is gone for good: uvicorn does not read a connection its app is not reading.)
+    method hung. Now a failed send ends the wait. (A client that closes politely while more
+    than ``READ_AHEAD`` invocations wait is noticed once its socket is gone for good: uvicorn
+    does not read a connection its app is not reading.)
     """
     agent("connect", name="other", url=f"{hang_server.url}/{PATH}")
     agent("invoke", name="other", method="join", args=["bystanders"])
@@ -165,7 +170,8 @@ def test_a_client_gone_while_its_reader_waits_for_a_slot_is_cleaned_up(agent: Js
         assert client.ws is not None
         client.ws.send('{"type":1,"target":"join","arguments":["doomed"]}\x1e')
         client.ws.send('{"type":1,"target":"hang","arguments":[]}\x1e')
-        client.ws.send('{"type":1,"target":"echo","arguments":["queued"]}\x1e')  # waits for the slot
+        for number in range(READ_AHEAD + 1):  # they wait for the slot; then the reader waits too
+            client.ws.send(f'{{"type":1,"target":"echo","arguments":[{number}]}}\x1e')
         await asyncio.sleep(0.5)
         client.abort()  # gone: no close frame, the TCP connection reset
 
@@ -175,6 +181,20 @@ def test_a_client_gone_while_its_reader_waits_for_a_slot_is_cleaned_up(agent: Js
     now = introspect(agent, "other")
     assert now["ticking"] == 1 and now["groups"] == {"bystanders": 1}
     assert "Traceback" not in hang_server.log()
+
+
+def test_a_polite_close_behind_a_hung_method_is_seen_at_once(agent: JsAgent, hang_server: LiveServer) -> None:
+    """With a few invocations waiting for the slot the server still reads the connection, so a
+    client that stops politely is gone at once, not when its socket times out."""
+    url = f"{hang_server.url}/{PATH}"
+    agent("connect", name="hung", url=url)
+    agent("connect", name="other", url=url)
+    agent("send", name="hung", method="hang")
+    assert wait_for(lambda: introspect(agent, "other")["hangs"]["running"] == 1, 10)
+    for number in range(3):
+        agent("send", name="hung", method="echo", args=[number])
+    agent("stop", name="hung")
+    assert wait_for(lambda: introspect(agent, "other")["connections"] == 1, 3)
 
 
 def test_a_failing_on_disconnected_is_logged_and_cleanup_still_happens_live(
