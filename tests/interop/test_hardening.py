@@ -351,7 +351,10 @@ async def test_sockets_that_never_handshake_are_closed_at_the_handshake_timeout(
     assert len(refused) == 2 * SILENT_SOCKETS
     first, second = rss[1] - rss[0], rss[2] - rss[1]
     assert first < SILENT_SOCKETS * 64, rss  # under 64 KiB per socket while they were open
-    assert second < first / 2, rss  # nothing kept per socket: the second wave reuses the first's memory
+    # Nothing kept per socket: the second wave reuses the first's memory. A socket kept for good
+    # costs about 25 KiB (the first wave on a fresh server); the first wave may itself reuse what
+    # earlier tests freed, so the bound is absolute: under half of that per socket.
+    assert second < SILENT_SOCKETS * 12, rss
     assert watch.unexpected_errors() == []
 
 

@@ -82,7 +82,13 @@ connection.on("ReceiveMessage", (message) => {
   }
 });
 
+// The last Presence of every room, numbered: a Join's answer may come in the same frame as a
+// newer Presence, whose handler runs before the code awaiting the answer resumes.
+const presence = new Map();
+let presenceSeen = 0;
+
 connection.on("Presence", (name, usernames) => {
+  presence.set(name, { seen: ++presenceSeen, usernames });
   const room = rooms.get(name);
   if (!room) return;
   room.online = usernames;
@@ -201,9 +207,12 @@ $("banner-retry").addEventListener("click", () => start());
 // --- rooms ------------------------------------------------------------------------------
 
 async function enter(name) {
+  const asked = presenceSeen;
   const { room: canonical, online } = await connection.invoke("Join", name);
   const room = roomState(canonical);
-  room.online = online;
+  // A Presence since the Join went out is the join's own broadcast or newer than its answer.
+  const latest = presence.get(canonical);
+  room.online = latest && latest.seen > asked ? latest.usernames : online;
   const history = await connection.invoke("History", canonical);
   // The database is the reference; keep only what arrived after the history was read.
   const newest = history.length ? history[history.length - 1].id : 0;
