@@ -390,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workloads", help=f"comma-separated, of: {', '.join(WORKLOADS)} (default: all)")
     parser.add_argument("--protocols", default="json,messagepack", help="SignalR protocols to run")
-    parser.add_argument("--profile", action="store_true", help="also sample django-hubs with py-spy under W1, W2 and W3")
+    parser.add_argument(
+        "--profile", action="store_true", help="also sample django-hubs with py-spy under W1, W2 and W3"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and generator to cores")
     parser.add_argument("--nice", type=int, default=-10, help="nice value for servers and generator (default -10)")
     parser.add_argument(
