@@ -294,10 +294,9 @@ class Dispatcher:
         outbox = self.connection.outbox
         if outbox.closed:
             return
-        room = self.slots.room()
-        outbox.on_close = lambda: self.slots.abandon(room)
+        outbox.on_close = self.slots.open_room
         try:
-            await room
+            await self.slots.room()
         finally:
             outbox.on_close = None
 

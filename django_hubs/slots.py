@@ -36,7 +36,7 @@ class InvocationSlots:
         #: Shared by every idle connection until one needs its own (a deque is 760 bytes).
         self._waiters: deque[Any] = _NO_WAITERS
         self._queued = 0
-        self._room: asyncio.Future[bool] | None = None
+        self._room: asyncio.Future[None] | None = None
 
     @property
     def free(self) -> int:
@@ -64,29 +64,18 @@ class InvocationSlots:
         self._line().append(invocation)
         self._queued += 1
 
-    async def take(self) -> bool:
+    async def take(self) -> None:
         """A slot, waiting for one in turn."""
-        return self.take_nowait() or await self.wait(self.enqueue())
-
-    def enqueue(self) -> asyncio.Future[bool]:
-        """A place in the queue; resolve it with ``False`` (:meth:`abandon`) to give up."""
+        if self.take_nowait():
+            return
         waiter = asyncio.get_running_loop().create_future()
         self._line().append(waiter)
-        return waiter
-
-    async def wait(self, waiter: asyncio.Future[bool]) -> bool:
-        """``True`` with a slot, ``False`` if the wait was abandoned."""
         try:
-            return await waiter
+            await waiter
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled() and waiter.result():
+            if waiter.done() and not waiter.cancelled():
                 self.release()  # handed a slot just as the waiting task was canceled
             raise
-
-    @staticmethod
-    def abandon(waiter: asyncio.Future[bool]) -> None:
-        if not waiter.done():
-            waiter.set_result(False)
 
     def release(self) -> None:
         """Give the slot up; a queued invocation it goes to is started."""
@@ -102,14 +91,11 @@ class InvocationSlots:
             waiter = waiters.popleft()
             if not isinstance(waiter, asyncio.Future):
                 self._queued -= 1
-                room = self._room
-                if room is not None and self._queued <= READ_AHEAD // 2:
-                    self._room = None
-                    if not room.done():
-                        room.set_result(True)
+                if self._queued <= READ_AHEAD // 2:
+                    self.open_room()
                 return waiter
             if not waiter.done():
-                waiter.set_result(True)
+                waiter.set_result(None)
                 return None
         self._free += 1
         return None
@@ -119,11 +105,17 @@ class InvocationSlots:
         """The reader should stop until queued invocations have started."""
         return self._queued >= READ_AHEAD
 
-    def room(self) -> asyncio.Future[bool]:
-        """Resolved (``True``) once half the queued invocations have started; ``abandon`` it to give up."""
+    def room(self) -> asyncio.Future[None]:
+        """Resolved once half the queued invocations have started, or :meth:`open_room` is called."""
         if self._room is None or self._room.done():
             self._room = asyncio.get_running_loop().create_future()
         return self._room
+
+    def open_room(self) -> None:
+        """Let a reader waiting for room go on (also when its transport ended)."""
+        room, self._room = self._room, None
+        if room is not None and not room.done():
+            room.set_result(None)
 
     def drop_queued(self) -> int:
         """Forget the invocations that have not started (the connection ended); how many."""
