@@ -350,64 +350,68 @@ def targets(summary: list[dict[str, Any]]) -> list[str]:
         share = median(index.get((server, protocol, workload)), "generator_cpu_share")
         return " (generator-bound)" if share is not None and share >= GENERATOR_BOUND else ""
 
-    rows: list[tuple[str, str, str, float | None, float]] = []  # target, ours, theirs, ratio, needed
+    rows: list[tuple[str, str, str, float, float]] = []  # target, ours, theirs, ratio, needed
+
+    def compare(
+        target: str,
+        ours: tuple[str, str, str],
+        theirs: tuple[str, str, str],
+        needed: float,
+        digits: int = 0,
+        less_is_better: bool = False,
+        bounded: bool = False,
+    ) -> None:
+        """A row where both servers ran; ``ours`` and ``theirs`` are (server, protocol, workload)."""
+        mine, other = value(*ours), value(*theirs)
+        if not (mine and other):
+            return
+        mine_text, other_text = fmt(mine, digits), fmt(other, digits)
+        if bounded:
+            mine_text, other_text = mine_text + bound(*ours), other_text + bound(*theirs)
+        # Less memory is better: the ratio is theirs / ours, so that ≥ needed reads the same way.
+        ratio_value = other / mine if less_is_better else mine / other
+        rows.append((target, mine_text, other_text, ratio_value, needed))
+
     for workload in ("W1", "W2"):
         for host in ("daphne", "uvicorn"):
-            ours, theirs = value(f"hubs-{host}", "json", workload), value(f"channels-{host}", "json", workload)
-            if ours and theirs:
-                rows.append(
-                    (
-                        f"{workload} {host}, json: ≥ 0.9{TIMES} the Channels consumer",
-                        fmt(ours),
-                        fmt(theirs),
-                        ours / theirs,
-                        0.9,
-                    )
-                )
+            compare(
+                f"{workload} {host}, json: ≥ 0.9{TIMES} the Channels consumer",
+                (f"hubs-{host}", "json", workload),
+                (f"channels-{host}", "json", workload),
+                0.9,
+            )
         for peer, name in (("socketio-uvicorn", "python-socketio"), ("aiosignalr-uvicorn", "aiosignalr")):
             for protocol in ("json", "messagepack"):
-                ours, theirs = value("hubs-uvicorn", protocol, workload), value(peer, protocol, workload)
-                if ours and theirs:
-                    rows.append(
-                        (f"{workload} uvicorn, {protocol}: ahead of {name}", fmt(ours), fmt(theirs), ours / theirs, 1.0)
-                    )
-    for protocol in ("json", "messagepack"):
-        ours, theirs = value("hubs-uvicorn", protocol, "W3"), value("raw-sansio", protocol, "W3")
-        if ours and theirs:
-            rows.append(
-                (
-                    f"W3 uvicorn, {protocol}: ≥ 0.5{TIMES} the raw `websockets` ceiling",
-                    fmt(ours) + bound("hubs-uvicorn", protocol, "W3"),
-                    fmt(theirs) + bound("raw-sansio", protocol, "W3"),
-                    ours / theirs,
-                    0.5,
-                )
-            )
-    for host in ("daphne", "uvicorn"):
-        ours, theirs = value(f"hubs-{host}", "json", "W4"), value(f"channels-{host}", "json", "W4")
-        if ours and theirs:
-            # Less memory is better: the ratio is theirs / ours, so that ≥ 1 is met here too.
-            rows.append(
-                (
-                    f"W4 {host}: no more KiB per idle connection than the Channels consumer",
-                    fmt(ours, 1),
-                    fmt(theirs, 1),
-                    theirs / ours,
+                compare(
+                    f"{workload} uvicorn, {protocol}: ahead of {name}",
+                    ("hubs-uvicorn", protocol, workload),
+                    (peer, protocol, workload),
                     1.0,
                 )
-            )
     for protocol in ("json", "messagepack"):
-        ours, theirs = value("hubs-uvicorn-redis", protocol, "W5"), value(W5_REFERENCE, protocol, "W5")
-        if ours and theirs:
-            rows.append(
-                (
-                    f"W5 {protocol}: 2 processes over Redis ≥ 0.5{TIMES} one process",
-                    fmt(ours),
-                    fmt(theirs),
-                    ours / theirs,
-                    0.5,
-                )
-            )
+        compare(
+            f"W3 uvicorn, {protocol}: ≥ 0.5{TIMES} the raw `websockets` ceiling",
+            ("hubs-uvicorn", protocol, "W3"),
+            ("raw-sansio", protocol, "W3"),
+            0.5,
+            bounded=True,
+        )
+    for host in ("daphne", "uvicorn"):
+        compare(
+            f"W4 {host}: no more KiB per idle connection than the Channels consumer",
+            (f"hubs-{host}", "json", "W4"),
+            (f"channels-{host}", "json", "W4"),
+            1.0,
+            digits=1,
+            less_is_better=True,
+        )
+    for protocol in ("json", "messagepack"):
+        compare(
+            f"W5 {protocol}: 2 processes over Redis ≥ 0.5{TIMES} one process",
+            ("hubs-uvicorn-redis", protocol, "W5"),
+            (W5_REFERENCE, protocol, "W5"),
+            0.5,
+        )
     if not rows:
         return []
     out = [
