@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,6 +32,7 @@ from django_hubs.transports.manager import manager
 from django_hubs.transports.negotiate import negotiate
 from django_hubs.transports.outbox import Outbox, OutboxOverflow
 from django_hubs.transports.websocket import WebSocketTransport
+from tests.conftest import ErrorRecords
 from tests.interop.fuzz import (
     CLOSE_ERROR,
     PROBE_RESULT,
@@ -53,30 +53,6 @@ PROTOCOLS = ["json", "messagepack"]
 
 #: Error logs a hostile client may cause on purpose: a hub method that raised (``fail``).
 EXPECTED_ERRORS = ("%s: hub method %r failed",)
-
-
-class ErrorRecords(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def unexpected(self) -> list[str]:
-        return [self.format(r) for r in self.records if r.msg not in EXPECTED_ERRORS]
-
-
-@pytest.fixture
-def error_log() -> Iterator[ErrorRecords]:
-    """ERROR records of django_hubs (which does not propagate) and of asyncio (lost task exceptions)."""
-    handler = ErrorRecords()
-    loggers = [logging.getLogger("django_hubs"), logging.getLogger("asyncio")]
-    for logger in loggers:
-        logger.addHandler(handler)
-    yield handler
-    for logger in loggers:
-        logger.removeHandler(handler)
 
 
 def lifetime() -> Any:
@@ -189,7 +165,7 @@ async def test_random_and_mutated_frames(protocol: str, rng: random.Random, erro
         check_answer(outcome, victim)
         await victim.finish()
         await still_serving(good)
-    assert error_log.unexpected() == [], case
+    assert error_log.unexpected(EXPECTED_ERRORS) == [], case
 
 
 @pytest.mark.parametrize(
@@ -214,7 +190,7 @@ async def test_named_hostile_input_gets_the_official_answer(protocol: str, case:
             assert completions[0][2] == case.expect
         await victim.finish()
         await still_serving(good)
-    assert error_log.unexpected() == []
+    assert error_log.unexpected(EXPECTED_ERRORS) == []
 
 
 class Mixed(Hub):
@@ -306,7 +282,7 @@ async def test_a_client_that_stops_reading_is_disconnected_at_the_outgoing_bound
             assert ("disconnected", "OutboxOverflow") in events
             assert warnings.lines == [f"closing {connection.connection_id}: the client is not reading"]
             warnings.close()
-    assert error_log.unexpected() == []
+    assert error_log.unexpected(EXPECTED_ERRORS) == []
 
 
 class Warnings(logging.Handler):
@@ -340,7 +316,7 @@ async def test_a_send_that_never_completes_ends_the_connection(error_log: ErrorR
         assert "did not complete within 0.3 s" in str(connection.close_reason)
         assert connection.connection_id not in lifetime().connections
         assert await sender.invoke("echo", 1) == 1
-    assert error_log.unexpected() == []
+    assert error_log.unexpected(EXPECTED_ERRORS) == []
 
 
 def test_an_aborted_outbox_drops_what_waits() -> None:
@@ -424,7 +400,7 @@ async def test_a_long_poll_client_that_stops_polling(error_log: ErrorRecords) ->
         assert connection_id not in lifetime().connections
         assert (await request("GET", f"/{HUB}", f"id={token}"))[0] == 404
         assert await sender.invoke("echo", 2) == 2
-    assert error_log.unexpected() == []
+    assert error_log.unexpected(EXPECTED_ERRORS) == []
 
 
 # --- floods -----------------------------------------------------------------------------
@@ -444,7 +420,7 @@ async def test_sockets_that_never_handshake_are_closed(error_log: ErrorRecords) 
         await communicator.disconnect()
     assert not [c for c in heartbeat.connections if c.endpoint.path == HUB]
     assert not lifetime().connections
-    assert error_log.unexpected() == []
+    assert error_log.unexpected(EXPECTED_ERRORS) == []
 
 
 @override_settings(HUBS_DISCONNECT_TIMEOUT=1.5, HUBS_HANDSHAKE_TIMEOUT=0.4)

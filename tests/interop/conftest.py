@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .live import PYTHON, ROOT, LiveServer
+from .live import PYTHON, ROOT, JsAgent, LiveServer
 
 pytestmark = pytest.mark.interop
 
@@ -62,3 +62,11 @@ def make_server(live_db: Path, log_dir: Path) -> Iterator[object]:
     yield make
     for live in started:
         live.stop()
+
+
+@pytest.fixture
+def agent() -> Iterator[JsAgent]:
+    """A Node process driving the official JavaScript client."""
+    agent = JsAgent()
+    yield agent
+    agent.close()

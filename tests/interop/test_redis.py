@@ -13,7 +13,7 @@ import redis
 
 from django_hubs.backplane import Backplane
 
-from .live import PYTHON, ROOT, JsAgent, LiveServer, RedisServer
+from .live import PYTHON, ROOT, LiveServer, RedisServer
 
 HUB = "tests.testapp.hubs.TestHub"
 
@@ -32,13 +32,6 @@ def servers(redis_server, live_db, log_dir) -> Iterator[list[LiveServer]]:
     yield started
     for server in started:
         server.stop()
-
-
-@pytest.fixture
-def agent() -> Iterator[JsAgent]:
-    agent = JsAgent()
-    yield agent
-    agent.close()
 
 
 def command(live_db, redis_server, *args: str) -> str:

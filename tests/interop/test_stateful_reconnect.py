@@ -6,14 +6,7 @@ import time
 
 import pytest
 
-from .live import JsAgent, TcpProxy
-
-
-@pytest.fixture
-def agent():
-    agent = JsAgent()
-    yield agent
-    agent.close()
+from .live import TcpProxy
 
 
 @pytest.mark.parametrize("protocol", ["json", "messagepack"])

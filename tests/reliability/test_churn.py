@@ -21,8 +21,8 @@ from bench.protocols import SignalRClient
 from django_hubs.connection import HubConnection
 from django_hubs.endpoints import find_endpoint
 from django_hubs.testing import HubClient
+from tests.conftest import ErrorRecords
 from tests.interop.live import LiveServer
-from tests.reliability.conftest import ErrorRecords
 from tests.testapp.reliability import introspect
 
 PATH = "hubs/reliability"

@@ -18,8 +18,8 @@ from bench.protocols import SignalRClient
 from django_hubs.endpoints import find_endpoint
 from django_hubs.slots import READ_AHEAD
 from django_hubs.testing import HubClient
+from tests.conftest import ErrorRecords
 from tests.interop.live import JsAgent, LiveServer
-from tests.reliability.conftest import ErrorRecords
 
 PATH = "hubs/reliability"
 #: The official client's automatic reconnect, with short delays so the test stays short.
