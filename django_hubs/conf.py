@@ -36,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "HUBS_TRANSPORT_SEND_TIMEOUT": 10.0,
     "HUBS_REDACTED_QUERY_PARAMS": ("access_token",),
     "HUBS_FILTERS": (),
+    #: Process-wide, not per hub: the threads that run sync hub methods (django_hubs.threads).
+    "HUBS_SYNC_THREADS": 16,
 }
 
 DURATIONS = {
