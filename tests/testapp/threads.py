@@ -1,6 +1,7 @@
 """Hubs for the thread tests: slow sync methods, ORM predicates and values whose validation raises.
 
-``tests/test_threads.py`` (in process) and ``tests/reliability/test_threads.py`` (live).
+``tests/test_threads.py`` (in process) and ``tests/reliability/test_threads.py`` (live). An
+ignored ``_label`` argument on some methods: the lean live client always sends one.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class ThreadsHub(Hub):
             sleeping["count"] -= 1
         return {"started": started, "ended": time.time(), "thread": threading.current_thread().name}
 
-    def count_users(self) -> dict[str, Any]:
+    def count_users(self, _label: Any = None) -> dict[str, Any]:
         """A quick sync method that uses the ORM."""
         return {"users": get_user_model().objects.count(), "ended": time.time()}
 
@@ -69,10 +70,10 @@ class ThreadsHub(Hub):
     def order(self, log: str) -> list[int]:
         return list(self.context.items.get(log, []))
 
-    async def running(self) -> int:
+    async def running(self, _label: Any = None) -> int:
         return sleeping["count"]
 
-    async def whoami(self) -> str | None:
+    async def whoami(self, _label: Any = None) -> str | None:
         return self.context.user_identifier
 
     async def strict(self, value: Strict) -> str:
