@@ -5,11 +5,13 @@ Channels' ``database_sync_to_async`` sends every call of a process to one shared
 connections, and a WebSocket's token check queues behind them all: one slow method
 slowed every user. Here a sync hub method gets a thread of ``HUBS_SYNC_THREADS``, and
 token checks, session look-ups, permission checks and sync ``@authorize(test=...)``
-predicates get threads of their own pool, so a connect never waits behind hub methods.
+predicates get threads of their own pool (``HUBS_AUTH_THREADS``), so a connect never
+waits behind hub methods. When a pool's threads are all busy, calls wait for one in
+arrival order; a connection has at most ``HUBS_MAX_PARALLEL_INVOCATIONS`` calls there.
 
 Each call closes stale database connections before and after it, in its worker thread,
-as Channels' ``database_sync_to_async`` does: every worker keeps its own thread-local connection,
-and ``CONN_MAX_AGE`` decides whether it survives between calls. ``async_to_sync`` inside
+as Channels' ``database_sync_to_async`` does: every worker has its own thread-local
+connection, and ``CONN_MAX_AGE`` decides whether it survives between calls. ``async_to_sync`` inside
 the sync code still reaches the server's event loop (asgiref's machinery runs the call).
 """
 
@@ -27,9 +29,6 @@ from django.db import close_old_connections
 from . import conf
 
 T = TypeVar("T")
-
-#: Threads for authentication and authorization checks: database look-ups of one row each.
-AUTH_THREADS = 4
 
 _lock = threading.Lock()
 _pools: dict[str, ThreadPoolExecutor] = {}
@@ -52,7 +51,7 @@ def hub_pool() -> ThreadPoolExecutor:
 
 def auth_pool() -> ThreadPoolExecutor:
     """The pool of authentication checks, apart from hub methods so that connects never wait behind them."""
-    return _pool("auth", AUTH_THREADS)
+    return _pool("auth", int(conf.get("HUBS_AUTH_THREADS")))
 
 
 class _ClosingSyncToAsync(SyncToAsync[Any, Any]):
@@ -82,10 +81,11 @@ async def run_auth(function: Callable[..., T], *args: Any) -> T:
 
 
 def _reset(*, setting: str, **kwargs: Any) -> None:
-    """A changed ``HUBS_SYNC_THREADS`` (tests) takes effect for calls from now on."""
-    if setting == "HUBS_SYNC_THREADS":
+    """A changed ``HUBS_SYNC_THREADS`` or ``HUBS_AUTH_THREADS`` (tests) takes effect for calls from now on."""
+    name = {"HUBS_SYNC_THREADS": "sync", "HUBS_AUTH_THREADS": "auth"}.get(setting)
+    if name is not None:
         with _lock:
-            pool = _pools.pop("sync", None)
+            pool = _pools.pop(name, None)
         if pool is not None:
             pool.shutdown(wait=False)
 

@@ -157,6 +157,23 @@ async def test_auth_checks_do_not_queue_behind_a_full_pool(alice: User) -> None:
         await slow
 
 
+@override_settings(HUBS_SYNC_THREADS=1)
+async def test_session_checks_do_not_queue_behind_a_full_pool(alice: User, bob: User, client: Any) -> None:
+    """The session user (Channels' ``get_user``) and a permission check, while the pool is busy."""
+    await client.aforce_login(bob)
+    cookie = [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    async with HubClient(PATH) as one, HubClient(PATH) as probe:
+        slow = asyncio.ensure_future(one.invoke("sleep_sync", 2.0))
+        await until_running(probe, 1)
+        async with HubClient("hubs/deleters", headers=cookie, application=application) as third:
+            assert await third.invoke("echo", "in") == "in"
+        async with HubClient(PATH, headers=cookie, application=application) as fourth:
+            assert await fourth.invoke("whoami") == str(bob.pk)
+            assert await fourth.invoke("delete_everything") == "deleted"
+        assert not slow.done()
+        await slow
+
+
 @override_settings(HUBS_SYNC_THREADS=4)
 async def test_one_connections_sync_calls_run_in_the_order_sent() -> None:
     async with HubClient(PATH) as client:
@@ -179,3 +196,14 @@ async def test_database_connections_are_closed_around_each_call_in_its_thread(mo
     async with HubClient(PATH) as client:
         await client.invoke("count_users")
     assert len(seen) == 2 and all(name.startswith("hubs-sync") for name in seen), seen
+
+
+@override_settings(HUBS_MAX_PARALLEL_INVOCATIONS=2, HUBS_SYNC_THREADS=4)
+async def test_with_parallel_invocations_one_connections_sync_calls_run_side_by_side() -> None:
+    """As its async methods do (and the official server's): the order is then the methods' own business."""
+    async with HubClient(PATH) as client, HubClient(PATH) as probe:
+        slow = asyncio.ensure_future(client.invoke("sleep_sync", 2.0))
+        await until_running(probe, 1)
+        assert (await client.invoke("count_users"))["users"] == 0
+        assert not slow.done()
+        await slow
