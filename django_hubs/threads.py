@@ -11,18 +11,21 @@ arrival order; a connection has at most ``HUBS_MAX_PARALLEL_INVOCATIONS`` calls 
 
 Each call closes stale database connections before and after it, in its worker thread,
 as Channels' ``database_sync_to_async`` does: every worker has its own thread-local
-connection, and ``CONN_MAX_AGE`` decides whether it survives between calls. ``async_to_sync`` inside
-the sync code still reaches the server's event loop (asgiref's machinery runs the call).
+connection, and ``CONN_MAX_AGE`` decides whether it survives between calls.
+``async_to_sync`` inside the sync code still reaches the server's event loop (asgiref's
+machinery runs the call).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from asgiref.sync import SyncToAsync
+from asgiref.sync import AsyncToSync, SyncToAsync
+from channels.db import database_sync_to_async
 from django.core.signals import setting_changed
 from django.db import close_old_connections
 
@@ -65,8 +68,27 @@ class _ClosingSyncToAsync(SyncToAsync[Any, Any]):
             close_old_connections()
 
 
+def _caller_thread_waits() -> bool:
+    """This event loop runs inside ``async_to_sync`` called from a sync thread that waits for it.
+
+    That is how Django's ``TestCase`` runs an ``async def`` test (and how scripts run a loop),
+    never how daphne or uvicorn run theirs. The waiting thread holds the test's transaction.
+    """
+    return asyncio.get_running_loop() in AsyncToSync.loop_thread_executors
+
+
 async def run_in(pool: ThreadPoolExecutor, function: Callable[..., T], *args: Any) -> T:
-    """``function(*args)`` in a thread of ``pool``, database connections closed around it."""
+    """``function(*args)`` in a thread of ``pool``, database connections closed around it.
+
+    Under ``async_to_sync`` (a Django ``TestCase``) it runs where Channels would run it, in the
+    waiting thread: there it sees the rows of the test's transaction, which a pool thread's own
+    connection could not (SQLite even reports the table locked), and Channels' test
+    communicator can keep that connection open.
+    """
+    if _caller_thread_waits():
+        legacy: Callable[..., Any] = database_sync_to_async(function)
+        waited: T = await legacy(*args)
+        return waited
     call: Callable[..., Any] = _ClosingSyncToAsync(function, thread_sensitive=False, executor=pool)
     result: T = await call(*args)
     return result

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.test import AsyncClient, override_settings
+from django.test import AsyncClient, TestCase, override_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from django_hubs.testing import HubClient, HubInvocationError
@@ -207,3 +207,20 @@ async def test_with_parallel_invocations_one_connections_sync_calls_run_side_by_
         assert (await client.invoke("count_users"))["users"] == 0
         assert not slow.done()
         await slow
+
+
+class InADjangoTestCase(TestCase):
+    """Django runs an ``async def`` test through ``async_to_sync``, inside the test's transaction.
+
+    Sync code then runs in the test's own thread, as with Channels, or it would not see the
+    rows the test created (nor survive ``close_old_connections`` closing its connection).
+    """
+
+    async def test_token_checks_and_sync_methods_see_the_tests_transaction(self) -> None:
+        carol = await User.objects.acreate(username="carol")
+        carol_perm = await Permission.objects.aget(codename="delete_user")
+        await carol.user_permissions.aadd(carol_perm)
+        async with HubClient(PATH, query=token_query(carol), application=application) as client:
+            assert await client.invoke("whoami") == str(carol.pk)
+            assert (await client.invoke("count_users"))["users"] == 1
+            assert await client.invoke("delete_everything") == "deleted"
