@@ -71,13 +71,26 @@ _ENCODED_ID = r"(?:i|%69)(?:d|%64)(?:=|%3d)"
 _ENCODED_JWT = r"(?:e|%65)(?:y|%79)(?:j|%4a)"
 
 
+_names: tuple[str, ...] | None = None  # read once: the factory runs for every record of every logger
+
+
 def redacted_names() -> tuple[str, ...]:
+    global _names
+    if _names is not None:
+        return _names
     from .conf import redacted_query_params
 
     try:
-        return tuple(str(name) for name in redacted_query_params())
+        _names = tuple(str(name) for name in redacted_query_params())
     except Exception:  # settings unusable (not configured yet): still redact the default
         return ("access_token",)
+    return _names
+
+
+def _forget_names(*, setting: str, **kwargs: Any) -> None:
+    global _names
+    if setting == "HUBS_REDACTED_QUERY_PARAMS":
+        _names = None
 
 
 def _encoded(name: str) -> str:
@@ -247,23 +260,47 @@ def redact_request(request: Any) -> Any:
     return clean
 
 
-def clean_record(record: logging.LogRecord) -> None:
-    """Redact ``record`` in place: message, arguments, exception and stack text, ``request`` and ``scope``."""
+_PLAIN = (str, int, float, type(None))
+
+
+def _plain_and_clean(record: logging.LogRecord) -> bool:
+    """Whether the message and arguments have nothing to redact, found with one scan of the message.
+
+    Plain arguments of a tuple are all in the message (``%`` formatting consumes every one).
+    """
+    args = record.args
+    if isinstance(record.msg, str) and (not args or (isinstance(args, tuple) and all(type(a) in _PLAIN for a in args))):
+        try:
+            message = record.msg % args if args else record.msg
+        except Exception:  # not a valid format: the slow path deals with it
+            return False
+        suspect, _ = _patterns(redacted_names())
+        return suspect.search(message) is None
+    return False
+
+
+def _clean_message(record: logging.LogRecord) -> None:
     if not record.args:
         record.msg = redact_value(record.msg)
+        return
+    # Arguments are cleaned one by one, so formatters that read them (uvicorn's
+    # access formatter unpacks five) keep working. The format string is left
+    # alone unless the token is in it: "access_token=%s" must keep its "%s".
+    record.args = redact_value(record.args)
+    try:
+        message = record.getMessage()
+    except Exception:  # not a valid format: clean it as text, logging reports the error later
+        record.msg = redact_value(record.msg)
     else:
-        # Arguments are cleaned one by one, so formatters that read them (uvicorn's
-        # access formatter unpacks five) keep working. The format string is left
-        # alone unless the token is in it: "access_token=%s" must keep its "%s".
-        record.args = redact_value(record.args)
-        try:
-            message = record.getMessage()
-        except Exception:  # not a valid format: clean it as text, logging reports the error later
-            record.msg = redact_value(record.msg)
-        else:
-            cleaned = redact(message)
-            if cleaned != message:
-                record.msg, record.args = cleaned, ()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+
+
+def clean_record(record: logging.LogRecord) -> None:
+    """Redact ``record`` in place: message, arguments, exception and stack text, ``request`` and ``scope``."""
+    if not _plain_and_clean(record):
+        _clean_message(record)
     if record.exc_info and not record.exc_text:
         text = logging.Formatter().formatException(record.exc_info)
         cleaned = redact(text)
@@ -405,6 +442,9 @@ def redacting_access_log(base: type) -> type:
 
 def install(loggers: Iterable[str] = REQUEST_LOGGERS) -> None:
     """Redact every record from now on, whatever configures logging later (idempotent)."""
+    from django.core.signals import setting_changed
+
+    setting_changed.connect(_forget_names, dispatch_uid="django_hubs.logging.names")
     install_record_factory()
     attach_filters(loggers)
     _reattach_after_django_configures_logging()
