@@ -116,7 +116,7 @@ async def drive(server: Server, token: str, forged: str) -> list[str]:
     used = []
     # Negotiate with the header (every client) and with the query parameter; a WebSocket with both tokens.
     used.append(negotiate(server, "hubs/private", headers=bearer))
-    hub = await RawHub.open(f"{ws}/hubs/private?id={used[-1]}&access_token={token}")
+    hub = await RawHub.open(f"{ws}/hubs/private?id={used[-1]}&access_token={token}", additional_headers=bearer)
     assert await hub.invoke("whoami") is not None
     await hub.close()
     # Invocation logging with arguments: a JWT argument, and one long enough to be shortened.
