@@ -1,6 +1,7 @@
 """RedactTokensFilter: tokens leave every part of a log record; request lines stay readable.
 
-The end-to-end proof (real servers, real access logs) is in tests/interop/test_security.py.
+The end-to-end proof (real servers as users run them, real access logs, a project's own
+LOGGING) is in tests/interop/test_logging_live.py and tests/interop/test_security.py.
 """
 
 from __future__ import annotations
@@ -196,6 +197,19 @@ def test_the_app_installed_it_on_the_server_loggers() -> None:
     for name in ("uvicorn.access", "uvicorn.error", "django.channels.server", "django.request", "django_hubs"):
         assert any(isinstance(f, RedactTokensFilter) for f in logging.getLogger(name).filters), name
     assert hubs_logging.REQUEST_LOGGERS
+
+
+def test_every_record_is_cleaned_when_it_is_made() -> None:
+    from django_hubs.logging import RedactingRecordFactory
+
+    assert isinstance(logging.getLogRecordFactory(), RedactingRecordFactory)  # ready() installed it
+    logger = logging.getLogger("hubs_nobody_configured.child")
+    dirty = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "GET %s", (f"/x?access_token={OPAQUE}",), None)
+    assert dirty.getMessage() == f"GET /x?access_token={REDACTED}"
+    # The fast path: a record with nothing to redact keeps its very arguments.
+    args = ("127.0.0.1:1", "GET", "/hubs/chat/negotiate?negotiateVersion=1", "1.1", 200)
+    plain = logger.makeRecord(logger.name, logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None)
+    assert plain.args is args
 
 
 def test_daphne_access_log_is_redacted() -> None:
