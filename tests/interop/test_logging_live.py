@@ -148,6 +148,8 @@ async def drive(server: Server, token: str, forged: str) -> list[str]:
     assert request(server, "POST", f"/hubs/private{query}", bearer, HANDSHAKE)[0] == 200
     assert request(server, "GET", f"/hubs/private{query}", bearer)[0] == 200
     assert request(server, "DELETE", f"/hubs/private{query}", bearer)[0] in (200, 202, 204)
+    # Negotiate reads the header only: with the token in its URL it is refused, and logged.
+    assert request(server, "POST", f"/hubs/private/negotiate?negotiateVersion=1&access_token={token}")[0] == 401
     # A refused token, a 404 and a 500 of the site with tokens in their URLs.
     assert request(server, "GET", f"/hubs/test?id=nope&access_token={forged}")[0] == 401
     assert request(server, "GET", f"/no/such/page/?id={used[0]}&access_token={token}", bearer)[0] == 404
