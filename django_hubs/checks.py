@@ -94,6 +94,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     **{name: _is_duration for name in conf.DURATIONS},
     "HUBS_MAX_PARALLEL_INVOCATIONS": _is_count,
     "HUBS_STREAM_BUFFER_CAPACITY": _is_count,
+    "HUBS_MAX_STREAMS_PER_CONNECTION": _is_count,
     "HUBS_STATEFUL_RECONNECT_BUFFER_SIZE": _is_count,
     "HUBS_MAX_MESSAGE_SIZE": _is_size_or_none,
     "HUBS_MAX_OUTGOING_BUFFER": _is_size_or_none,

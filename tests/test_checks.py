@@ -114,6 +114,8 @@ def test_w006_access_token_not_redacted():
         ("HUBS_MAX_PARALLEL_INVOCATIONS", 0),
         ("HUBS_MAX_PARALLEL_INVOCATIONS", 1.5),
         ("HUBS_STREAM_BUFFER_CAPACITY", "10"),
+        ("HUBS_MAX_STREAMS_PER_CONNECTION", 0),
+        ("HUBS_MAX_STREAMS_PER_CONNECTION", None),
         ("HUBS_MAX_MESSAGE_SIZE", 0),
         ("HUBS_MAX_MESSAGE_SIZE", "32k"),
         ("HUBS_MAX_OUTGOING_BUFFER", -5),
