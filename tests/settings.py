@@ -57,6 +57,8 @@ for _name in (
         globals()[_name] = float(os.environ[_name])
 if "HUBS_MAX_PARALLEL_INVOCATIONS" in os.environ:
     HUBS_MAX_PARALLEL_INVOCATIONS = int(os.environ["HUBS_MAX_PARALLEL_INVOCATIONS"])
+if "HUBS_MAX_STREAMS_PER_CONNECTION" in os.environ:  # tests/interop/test_stream_limits.py
+    HUBS_MAX_STREAMS_PER_CONNECTION = int(os.environ["HUBS_MAX_STREAMS_PER_CONNECTION"])
 if "HUBS_MAX_MESSAGE_SIZE" in os.environ:
     HUBS_MAX_MESSAGE_SIZE = int(os.environ["HUBS_MAX_MESSAGE_SIZE"])
 if "HUBS_MAX_OUTGOING_BUFFER" in os.environ:  # the hardening tests' slow clients
