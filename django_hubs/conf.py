@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "HUBS_MAX_MESSAGE_SIZE": 32 * 1024,
     "HUBS_MAX_PARALLEL_INVOCATIONS": 1,
     "HUBS_STREAM_BUFFER_CAPACITY": 10,
+    "HUBS_MAX_STREAMS_PER_CONNECTION": 32,
     "HUBS_CLIENT_RESULT_TIMEOUT": 30.0,
     "HUBS_LONG_POLL_TIMEOUT": 90.0,
     "HUBS_DISCONNECT_TIMEOUT": 15.0,
@@ -87,6 +88,8 @@ class HubOptions:
     max_message_size: int | None
     max_parallel_invocations: int
     stream_buffer_capacity: int
+    #: Server-to-client streams and client-to-server uploads open at once on one connection.
+    max_streams_per_connection: int
     client_result_timeout: float
     long_poll_timeout: float
     disconnect_timeout: float

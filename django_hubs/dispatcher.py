@@ -101,6 +101,30 @@ class UploadStream:
         return f"<UploadStream {self.stream_id}>"
 
 
+#: Marks the ``ConnectionError`` that ends an upload whose client left (a plain one, so
+#: that hub code sees the type it always saw).
+_DISCONNECT_MARK = "_django_hubs_disconnect"
+
+
+def upload_closed() -> ConnectionError:
+    """A new exception for each upload: a shared one would grow its traceback at each re-raise."""
+    exc = ConnectionError("The underlying connection was closed.")
+    setattr(exc, _DISCONNECT_MARK, True)
+    return exc
+
+
+def ended_by_disconnect(exc: BaseException) -> bool:
+    """``exc`` is, or was raised while handling, the end of an upload whose client left."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if getattr(current, _DISCONNECT_MARK, False):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 #: An invocation waiting for a slot: message, method, bound arguments, the context it was read in.
 Queued = tuple[InvocationMessage, HubMethod, list[Any], contextvars.Context | None]
 
@@ -194,20 +218,7 @@ class Dispatcher:
             self.metrics.rejected(method.name)
             self._error(invocation_id, errors.unauthorized(target))
             return None
-        stream_ids = message.stream_ids or []
-        if not stream_ids and not method.stream_parameters:
-            return method, arguments
-        if len(stream_ids) != len(method.stream_parameters):
-            self.metrics.rejected(method.name)
-            mismatch = HubError(errors.stream_count_mismatch(len(stream_ids), len(method.stream_parameters)))
-            self._error(invocation_id, errors.error_text(errors.invoke_failed(target), mismatch, self.detailed))
-            return None
-        capacity = self.connection.options.stream_buffer_capacity
-        for position, stream_id in zip(method.stream_parameters, stream_ids, strict=True):
-            upload = UploadStream(stream_id, capacity)
-            self.uploads[stream_id] = upload
-            arguments.insert(position, upload)
-        return method, arguments
+        return self._open_streams(message, method, arguments, streaming)
 
     @staticmethod
     def _binders(method: HubMethod) -> tuple[tuple[int, Any], ...]:
@@ -375,7 +386,9 @@ class Dispatcher:
             self._end_uploads(message.stream_ids)
 
     def _log_failure(self, target: str, exc: BaseException) -> None:
-        if isinstance(exc, HubError):
+        if ended_by_disconnect(exc):  # the client left: shutdown logged one line for all its uploads
+            logger.debug("%s: %r ended with its connection", self.connection.connection_id, target)
+        elif isinstance(exc, HubError):
             logger.info("%s: %r raised %s", self.connection.connection_id, target, errors.describe(exc))
         else:
             logger.error(
@@ -427,6 +440,56 @@ class Dispatcher:
         self.connection.send(CompletionMessage(invocation_id, error=error))
 
     # --- client-to-server streams -----------------------------------------------------
+
+    @property
+    def open_streams(self) -> int:
+        """Server-to-client streams and uploads open now: what ``HUBS_MAX_STREAMS_PER_CONNECTION`` bounds."""
+        return len(self.streams) + len(self.uploads)
+
+    def _open_streams(
+        self,
+        message: InvocationMessage | StreamInvocationMessage,
+        method: HubMethod,
+        arguments: list[Any],
+        streaming: bool,
+    ) -> tuple[HubMethod, list[Any]] | None:
+        """Give the method its uploads; refuse stream ids in use and streams past the connection's bound.
+
+        Streams and uploads take no invocation slot (they may run for the life of the
+        connection), so they have a bound of their own. A stream id in use is refused as an
+        invocation id in use is: replacing the first upload would leave its method waiting forever.
+        """
+        target, invocation_id = message.target, message.invocation_id
+        stream_ids = message.stream_ids or []
+        if not streaming and not stream_ids and not method.stream_parameters:
+            return method, arguments
+        if len(stream_ids) != len(method.stream_parameters):
+            self.metrics.rejected(method.name)
+            mismatch = HubError(errors.stream_count_mismatch(len(stream_ids), len(method.stream_parameters)))
+            self._error(invocation_id, errors.error_text(errors.invoke_failed(target), mismatch, self.detailed))
+            return None
+        seen: set[str] = set()
+        for stream_id in stream_ids:
+            if stream_id in self.uploads or stream_id in seen:
+                logger.info("%s: stream id %r of %r is in use", self.connection.connection_id, stream_id, target)
+                self.metrics.rejected(method.name)
+                self._error(invocation_id, errors.stream_id_in_use(stream_id))
+                return None
+            seen.add(stream_id)
+        limit = self.connection.options.max_streams_per_connection
+        if self.open_streams + len(stream_ids) + streaming > limit:
+            logger.info(
+                "%s: refused %r: %d of %d streams open", self.connection.connection_id, target, self.open_streams, limit
+            )
+            self.metrics.rejected(method.name)
+            self._error(invocation_id, errors.too_many_streams(target, limit))
+            return None
+        capacity = self.connection.options.stream_buffer_capacity
+        for position, stream_id in zip(method.stream_parameters, stream_ids, strict=True):
+            upload = UploadStream(stream_id, capacity)
+            self.uploads[stream_id] = upload
+            arguments.insert(position, upload)
+        return method, arguments
 
     async def _stream_item(self, message: StreamItemMessage) -> None:
         upload = self.uploads.get(message.invocation_id)
@@ -513,9 +576,11 @@ class Dispatcher:
         dropped = self.slots.drop_queued()
         if dropped:
             logger.debug("%s: %d queued invocation(s) dropped", self.connection.connection_id, dropped)
-        closed = ConnectionError("The underlying connection was closed.")
-        for stream_id in list(self.uploads):
-            self._end_uploads([stream_id], closed)
+        uploads = list(self.uploads)
+        for stream_id in uploads:
+            self._end_uploads([stream_id], upload_closed())
+        if uploads:
+            logger.info("%s: closed with %d upload(s) open", self.connection.connection_id, len(uploads))
         disconnected = HubError(f"Connection '{self.connection.connection_id}' disconnected.")
         for future in self.results.values():
             if not future.done():

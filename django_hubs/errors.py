@@ -69,3 +69,16 @@ def id_in_use(invocation_id: str) -> str:
 
 def stream_count_mismatch(sent: int, expected: int) -> str:
     return f"Client sent {sent} stream(s), Hub method expects {expected}."
+
+
+def stream_id_in_use(stream_id: str) -> str:
+    """A stream id that names an upload still open: worded as the official ``id_in_use``."""
+    return f"Stream ID '{stream_id}' is already in use."
+
+
+def too_many_streams(target: str, limit: int) -> str:
+    """Past ``HUBS_MAX_STREAMS_PER_CONNECTION``: worded as the official server's other refusals."""
+    return (
+        f"Failed to invoke '{target}' because it would open more than {limit} streams "
+        "on this connection at once (HUBS_MAX_STREAMS_PER_CONNECTION)."
+    )

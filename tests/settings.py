@@ -62,6 +62,8 @@ if "HUBS_SYNC_THREADS" in os.environ:
     HUBS_SYNC_THREADS = int(os.environ["HUBS_SYNC_THREADS"])
 if "HUBS_MAX_PARALLEL_INVOCATIONS" in os.environ:
     HUBS_MAX_PARALLEL_INVOCATIONS = int(os.environ["HUBS_MAX_PARALLEL_INVOCATIONS"])
+if "HUBS_MAX_STREAMS_PER_CONNECTION" in os.environ:  # tests/interop/test_stream_limits.py
+    HUBS_MAX_STREAMS_PER_CONNECTION = int(os.environ["HUBS_MAX_STREAMS_PER_CONNECTION"])
 if "HUBS_MAX_MESSAGE_SIZE" in os.environ:
     HUBS_MAX_MESSAGE_SIZE = int(os.environ["HUBS_MAX_MESSAGE_SIZE"])
 if "HUBS_MAX_OUTGOING_BUFFER" in os.environ:  # the hardening tests' slow clients

@@ -116,6 +116,8 @@ def test_w006_access_token_not_redacted():
         ("HUBS_SYNC_THREADS", 0),
         ("HUBS_AUTH_THREADS", "4"),
         ("HUBS_STREAM_BUFFER_CAPACITY", "10"),
+        ("HUBS_MAX_STREAMS_PER_CONNECTION", 0),
+        ("HUBS_MAX_STREAMS_PER_CONNECTION", None),
         ("HUBS_MAX_MESSAGE_SIZE", 0),
         ("HUBS_MAX_MESSAGE_SIZE", "32k"),
         ("HUBS_MAX_OUTGOING_BUFFER", -5),
@@ -140,6 +142,7 @@ def test_e004_invalid_setting(setting, value):
         ("HUBS_KEEP_ALIVE_INTERVAL", datetime.timedelta(seconds=5)),
         ("HUBS_CLIENT_TIMEOUT", 2.5),
         ("HUBS_MAX_MESSAGE_SIZE", None),
+        ("HUBS_MAX_STREAMS_PER_CONNECTION", 1000),
         ("HUBS_TRANSPORTS", ("LongPolling",)),
         ("HUBS_PROTOCOLS", ["messagepack"]),
         ("HUBS_REDACTED_QUERY_PARAMS", ["access_token", "sig"]),
@@ -163,6 +166,8 @@ def test_valid_values(setting, value):
         ({"hubs/x": {"hub": "tests.testapp.hubs.TestHub", "TIMEOUT": 3}}, ["django_hubs.E005"]),
         ({"hubs/x": {"hub": "tests.testapp.hubs.TestHub", "CLIENT_TIMEOUT": "3"}}, ["django_hubs.E004"]),
         ({"hubs/x": {"hub": "tests.testapp.hubs.TestHub", "HUBS_MAX_MESSAGE_SIZE": None}}, []),
+        ({"hubs/x": {"hub": "tests.testapp.hubs.TestHub", "MAX_STREAMS_PER_CONNECTION": 0}}, ["django_hubs.E004"]),
+        ({"hubs/x": {"hub": "tests.testapp.hubs.TestHub", "MAX_STREAMS_PER_CONNECTION": 4}}, []),
     ],
 )
 def test_hubs_registry(hubs, expected):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_hubs import HubError, get_hub_context
+from django_hubs.conf import HubOptions
 from django_hubs.endpoints import lifetime_for
 from django_hubs.protocol.messages import (
     PING_MESSAGE,
@@ -334,6 +336,111 @@ async def test_client_leaving_mid_upload_ends_the_iterator(protocol: str, how: s
         state = await state_when(observer, key, lambda state: state["end"] is not None)
     await client.close()
     assert state == {"items": [1, 2], "end": CONNECTION_CLOSED}
+
+
+# --- stream ids in use, shutdown with many uploads, the bound on open streams ------------------------
+
+
+def dispatcher_of(connection_id: str) -> Any:
+    return lifetime_for(TestHub).connections[connection_id].dispatcher
+
+
+async def test_a_stream_id_in_use_is_refused_and_nothing_remains_after_the_client_leaves(protocol: str) -> None:
+    """Replacing the first upload left its method waiting forever, even after the client left."""
+    key, again = new_key("reused"), new_key("reused")
+    client = await RawClient("hubs/test", protocol=protocol).connect()
+    dispatcher = dispatcher_of(await client.invoke("get_connection_id"))
+    await client.send_message(InvocationMessage("upload_record", [key], "u1", stream_ids=["s"]))
+    await client.send_message(StreamItemMessage("s", 1))
+    await client.send_message(InvocationMessage("upload_record", [again], "u2", stream_ids=["s"]))
+    assert (await client.completion("u2")).error == "Stream ID 's' is already in use."
+    await client.send_message(InvocationMessage("upload_pair", ["-"], "u3", stream_ids=["p", "p"]))
+    assert (await client.completion("u3")).error == "Stream ID 'p' is already in use."
+    await client.send_message(StreamItemMessage("s", 2))  # still the first upload's
+    await until(lambda: stream_log[key]["items"] == [1, 2])
+    assert again not in stream_log and set(dispatcher.uploads) == {"s"}
+    await client.close()
+    await until(lambda: not dispatcher.tasks and not dispatcher.uploads)
+    assert stream_log[key] == {"items": [1, 2], "end": CONNECTION_CLOSED}
+
+
+class LogBytes(logging.Handler):
+    """How many bytes django_hubs would write at INFO and above, tracebacks included."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        self.size = 0
+        self.tracebacks = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record)
+        self.size += len(text) + 1
+        self.tracebacks += text.count("Traceback (most recent call last)")
+
+
+@override_settings(HUBS_MAX_STREAMS_PER_CONNECTION=1000)
+async def test_a_client_leaving_with_many_uploads_costs_a_log_line_and_blocks_no_one(protocol: str) -> None:
+    """One shared exception grew a traceback per re-raise and was logged at ERROR per upload (18 MB for 300)."""
+    count = 300
+    keys = [new_key("parked") for _ in range(count)]
+    handler = LogBytes()
+    hubs_logger = logging.getLogger("django_hubs")
+    level = hubs_logger.level
+    hubs_logger.setLevel(logging.INFO)
+    hubs_logger.addHandler(handler)
+    try:
+        client = await RawClient("hubs/test", protocol=protocol).connect()
+        async with HubClient("hubs/test") as bystander:
+            dispatcher = dispatcher_of(await client.invoke("get_connection_id"))
+            for n, key in enumerate(keys):
+                await client.send_message(InvocationMessage("upload_record", [key], f"u{n}", stream_ids=[f"s{n}"]))
+            await until(lambda: all(key in stream_log for key in keys))
+            await client.communicator.disconnect(code=1006)  # the socket goes away, no Close message
+            await until(lambda: not dispatcher.tasks and not dispatcher.uploads)
+            assert await bystander.invoke("echo", "still served") == "still served"
+        await client.close()
+    finally:
+        hubs_logger.removeHandler(handler)
+        hubs_logger.setLevel(level)
+    assert {stream_log[key]["end"] for key in keys} == {CONNECTION_CLOSED}
+    assert handler.tracebacks == 0
+    assert handler.size < 4096, handler.size  # a few lines for the connection, none per upload
+
+
+@override_settings(HUBS_MAX_STREAMS_PER_CONNECTION=3)
+async def test_streams_and_uploads_past_the_bound_are_refused_and_the_connection_works_on(protocol: str) -> None:
+    bound = (
+        "Failed to invoke '{}' because it would open more than 3 streams on this connection at once "
+        "(HUBS_MAX_STREAMS_PER_CONNECTION)."
+    )
+    keys = [new_key("bounded") for _ in range(3)]
+    async with RawClient("hubs/test", protocol=protocol) as client:
+        await client.send_message(StreamInvocationMessage("t1", "ticker", [keys[0]]))
+        await client.send_message(StreamInvocationMessage("t2", "ticker", [keys[1]]))
+        await client.send_message(InvocationMessage("upload_record", [keys[2]], "u1", stream_ids=["s1"]))
+        await client.send_message(StreamInvocationMessage("t3", "ticker", [new_key("bounded")]))
+        assert (await client.completion("t3")).error == bound.format("ticker")
+        await client.send_message(InvocationMessage("upload_record", [new_key("bounded")], "u2", stream_ids=["s2"]))
+        assert (await client.completion("u2")).error == bound.format("upload_record")
+        assert await client.invoke("add", 1, 2) == 3  # plain invocations do not count
+        await client.send_message(CancelInvocationMessage("t1"))
+        await client.completion("t1")
+        # Stream in, stream out: two streams, one more than the room left.
+        await client.send_message(StreamInvocationMessage("d", "double_stream", [], stream_ids=["s3"]))
+        assert (await client.completion("d")).error == bound.format("double_stream")
+        await client.send_message(CompletionMessage("s1"))
+        assert (await client.completion("u1")).result == []
+        await client.send_message(StreamInvocationMessage("d2", "double_stream", [], stream_ids=["s4"]))
+        await client.send_message(StreamItemMessage("s4", 21))
+        await client.send_message(CompletionMessage("s4"))
+        assert (await client.completion("d2")).error is None
+        assert client.items("d2") == [42]
+
+
+def test_the_bound_on_open_streams_has_a_per_hub_override() -> None:
+    assert HubOptions.load().max_streams_per_connection == 32
+    assert HubOptions.load({"MAX_STREAMS_PER_CONNECTION": 2}).max_streams_per_connection == 2
 
 
 # --- client results ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -207,6 +208,25 @@ class TestHub(Hub):
             raise
         finally:
             state["closed"] = True
+
+    async def stream_census(self) -> dict[str, int]:
+        """Hub-method tasks and upload streams alive in this process, this call's own task aside.
+
+        Counted from the event loop and the heap, not from the registry of connections: what a
+        connection that has gone left behind must show too.
+        """
+        from django_hubs.dispatcher import Dispatcher, UploadStream
+
+        runners = {Dispatcher._run.__qualname__, Dispatcher._runner.__qualname__, Dispatcher._run_stream.__qualname__}
+        current = asyncio.current_task()
+        gc.collect()  # an ended upload may sit in a reference cycle (its error's traceback) until then
+        tasks = sum(
+            1
+            for task in asyncio.all_tasks()
+            if task is not current and getattr(task.get_coro(), "__qualname__", None) in runners
+        )
+        uploads = sum(1 for item in gc.get_objects() if isinstance(item, UploadStream))
+        return {"tasks": tasks, "uploads": uploads}
 
     async def stream_state(self, key: str) -> Any:
         return stream_log.get(key)
