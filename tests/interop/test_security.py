@@ -543,3 +543,182 @@ async def test_max_parallel_invocations(limited):
     assert second["result"] == 3
     await busy.close()
     await other.close()
+
+
+# --- CORS_ALLOW_ALL_ORIGINS: any origin, never with the visitor's cookies -------------------------
+
+FOREIGN = "http://foreign.example"
+
+
+def log_in(server: SecureServer, username: str = "alice") -> str:
+    """Log in as a browser does (a form POST); the session cookie it sets."""
+    from http.cookies import SimpleCookie
+
+    body = f"username={username}&password={username}-pw".encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, answer, _ = http("POST", f"{server.url}/login/", headers, body)
+    assert status == 200
+    cookies = SimpleCookie()
+    for value in answer.get_all("Set-Cookie") or ():
+        cookies.load(value)
+    return cookies["sessionid"].value
+
+
+@pytest.fixture(scope="module", params=["daphne", "uvicorn", "runserver"])
+def allow_all(request: pytest.FixtureRequest, live_db: Path, log_dir: Path) -> Iterator[SecureServer]:
+    """``CORS_ALLOW_ALL_ORIGINS = True`` on a site with session logins (runserver needs E008 silenced)."""
+    live = start(request.param, live_db, log_dir, HUBS_TEST_CORS_ALL="1", HUBS_TEST_SILENCE_E008="1")
+    yield live
+    live.stop()
+
+
+async def test_allow_all_refuses_a_cross_site_upgrade_with_only_the_session_cookie(allow_all, alice_id):
+    cookie = {"Cookie": f"sessionid={log_in(allow_all)}"}
+    url = f"{allow_all.ws_url}/hubs/private"
+    # The site's own page: the cookie is the visitor's login.
+    hub = await RawHub.open(url, origin=allow_all.url, additional_headers=cookie)
+    assert await hub.invoke("whoami") == str(alice_id)
+    await hub.close()
+    # A foreign page whose only credential is the cookie the browser added: refused before any hub code.
+    assert await refused_status(url, origin=FOREIGN, additional_headers=cookie) == 403
+    assert await refused_status(f"{allow_all.ws_url}/hubs/test", origin=FOREIGN, additional_headers=cookie) == 403
+    log = wait_for_log(allow_all, f"origin '{FOREIGN}' not allowed (CORS_ALLOW_ALL_ORIGINS trusts no origin")
+    assert f"origin '{FOREIGN}' not allowed (CORS_ALLOW_ALL_ORIGINS trusts no origin" in log
+
+
+async def test_allow_all_accepts_a_foreign_upgrade_with_a_token(allow_all, alice_id, bob_id):
+    # Browsers never add a token on their own: the page had it, so the origin does not matter.
+    # The cookie sent along is not used: the connection is the token's user, never the session's.
+    cookie = {"Cookie": f"sessionid={log_in(allow_all, 'bob')}"}
+    token = token_for(alice_id)
+    hub = await RawHub.open(
+        f"{allow_all.ws_url}/hubs/private?access_token={token}", origin=FOREIGN, additional_headers=cookie
+    )
+    assert await hub.invoke("whoami") == str(alice_id) != str(bob_id)
+    await hub.close()
+    # Without cookie or token a foreign page connects anonymously, where the hub allows it.
+    anonymous = await RawHub.open(f"{allow_all.ws_url}/hubs/test", origin=FOREIGN)
+    assert await anonymous.invoke("whoami") is None
+    await anonymous.close()
+
+
+def test_allow_all_cors_answers(allow_all, alice_id):
+    def grant(headers: Any) -> tuple[str | None, str | None]:
+        return headers.get("Access-Control-Allow-Origin"), headers.get("Access-Control-Allow-Credentials")
+
+    negotiate_url = f"{allow_all.url}/hubs/test/negotiate?negotiateVersion=1"
+    signalr_headers = "x-requested-with,x-signalr-user-agent"
+    preflight = {"Origin": FOREIGN, "Access-Control-Request-Method": "POST"}
+    # What a cookie-only client asks: "*", no credentials; the browser keeps the answer from the page.
+    status, headers, _ = http(
+        "OPTIONS", negotiate_url, {**preflight, "Access-Control-Request-Headers": signalr_headers}
+    )
+    assert status == 200 and grant(headers) == ("*", None)
+    cookie = f"sessionid={log_in(allow_all)}"
+    status, headers, _ = http("POST", negotiate_url, {"Origin": FOREIGN, "Cookie": cookie}, b"")
+    assert status == 200 and grant(headers) == ("*", None)
+    # A token client: the origin with credentials (the JS client sends them by default).
+    asks = {**preflight, "Access-Control-Request-Headers": f"{signalr_headers},authorization"}
+    status, headers, _ = http("OPTIONS", negotiate_url, asks)
+    assert status == 200 and grant(headers) == (FOREIGN, "true")
+    bearer = {"Origin": FOREIGN, "Cookie": cookie, "Authorization": f"Bearer {token_for(alice_id)}"}
+    status, headers, _ = http("POST", negotiate_url, bearer, b"")
+    assert status == 200 and grant(headers) == (FOREIGN, "true")
+
+
+@pytest.fixture(scope="module")
+def bob_id(live_db: Path) -> int:
+    with sqlite3.connect(live_db) as db:
+        return db.execute("SELECT id FROM auth_user WHERE username = 'bob'").fetchone()[0]
+
+
+# --- a site on an IPv6 literal -------------------------------------------------------------------
+
+
+class Ipv6Server(SecureServer):
+    """Bound on ``[::1]`` only: the site's own origin is ``http://[::1]:PORT``."""
+
+    def command(self) -> list[str]:
+        if self.kind == "daphne":
+            return [PYTHON, "-m", "django_hubs.daphne", "-b", "::1", "-p", str(self.port), self.app]
+        if self.kind == "runserver":
+            return [PYTHON, "-m", "django", "runserver", f"[::1]:{self.port}", "--noreload"]
+        return [str(part) if part != "127.0.0.1" else "::1" for part in super().command()]
+
+    @property
+    def url(self) -> str:
+        return f"http://[::1]:{self.port}"
+
+    def start(self) -> Ipv6Server:
+        import socket
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open by the child
+        self.process = subprocess.Popen(
+            self.command(), cwd=self.env["PYTHONPATH"], env=self.env, stdout=log, stderr=log
+        )
+        log.close()
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.process.poll() is None, f"the server exited:\n{self.log()}"
+            with socket.socket(socket.AF_INET6) as probe:
+                if probe.connect_ex(("::1", self.port)) == 0:
+                    return self
+            assert time.monotonic() < deadline, f"nothing listens on [::1]:{self.port}"
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn", "runserver"])
+async def test_a_site_on_an_ipv6_literal_accepts_its_own_pages(kind, live_db, log_dir):
+    env = {"HUBS_TEST_DB": str(live_db), "HUBS_TEST_URLCONF": "tests.interop.security_urls"}
+    if kind == "runserver":
+        env["HUBS_TEST_RUNSERVER"] = "1"
+    server = Ipv6Server(kind, log_dir, env=env).start()
+    try:
+        url = f"{server.ws_url}/hubs/test"
+        hub = await RawHub.open(url, origin=server.url)  # Host: [::1]:PORT, Origin: http://[::1]:PORT
+        assert await hub.invoke("add", 1, 2) == 3
+        await hub.close()
+        # An Origin without the port names port 80: another origin, as browsers define it.
+        assert await refused_status(url, origin="http://[::1]") == 403
+        assert await refused_status(url, origin=f"http://[::2]:{server.port}") == 403
+    finally:
+        server.stop()
+
+
+# --- a logout ends the session's hub connections -------------------------------------------------
+
+
+async def test_logout_in_another_request_closes_the_sessions_hub_connection(server, alice_id):
+    cookie = {"Cookie": f"sessionid={log_in(server)}"}
+    url = f"{server.ws_url}/hubs/private"
+    hub = await RawHub.open(url, origin=server.url, additional_headers=cookie)
+    assert await hub.invoke("whoami") == str(alice_id)
+    # The browser logs out in another tab: a request of its own, to a Django view.
+    assert http("POST", f"{server.url}/logout/", cookie, b"")[0] == 200
+    assert await hub.next() == {"type": 7}  # no error, no allowReconnect: onclose, no silent reconnect
+    assert await hub.closed()
+    # The cookie logs no one in any more: the hub that needs a user refuses it.
+    assert await refused_status(url, origin=server.url, additional_headers=cookie) == refusal(server, 401)
+    log = wait_for_log(server, "its session ended (the user logged out)")
+    assert "its session ended (the user logged out)" in log
+    assert cookie["Cookie"].split("=")[1] not in log
+
+
+async def test_logout_closes_connections_held_by_another_process(live_db, log_dir, alice_id):
+    from .live import RedisServer
+
+    redis = RedisServer(log_dir).start()
+    servers = [start(kind, live_db, log_dir, HUBS_TEST_REDIS_URL=redis.url) for kind in ("daphne", "uvicorn")]
+    try:
+        views, hubs = servers
+        cookie = {"Cookie": f"sessionid={log_in(views)}"}
+        hub = await RawHub.open(f"{hubs.ws_url}/hubs/private", origin=hubs.url, additional_headers=cookie)
+        assert await hub.invoke("whoami") == str(alice_id)
+        # The logout view runs in one process; the socket is held by the other.
+        assert http("POST", f"{views.url}/logout/", cookie, b"")[0] == 200
+        assert await hub.next() == {"type": 7}
+        assert await hub.closed()
+    finally:
+        for live in servers:
+            live.stop()
+        redis.stop()
