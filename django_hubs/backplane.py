@@ -236,7 +236,7 @@ class Backplane:
             done = await manager.change_local_group(message["op"], message["connection"], message["group"])
             if done and message.get("reply"):
                 await self.answer(message, {"ok": True})
-        elif kind == "hubs.session_ended":
+        elif kind in ("hubs.session_ended", "hubs.password_changed"):
             from .sessions import handle_remote
 
             handle_remote(manager, message, self.channel)

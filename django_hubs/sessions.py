@@ -1,4 +1,4 @@
-"""A logout ends the hub connections its session authenticated.
+"""A logout, or a password change, ends the hub connections its session authenticated.
 
 Django reads the session on every HTTP request, so after ``logout()`` the next request
 is anonymous. A hub connection authenticated once, when it opened: without this it
@@ -8,6 +8,14 @@ Close message without error and without ``allowReconnect``, so that the official
 do not silently reconnect as someone else; ``onclose`` fires), here at once and in every
 other process through the backplane. Connections that authenticated with a token are
 left alone: the token, not the session, is their credential, and it expires on its own.
+
+A password change is Django's other way of ending sessions: every session keeps the
+user's "session auth hash", and one whose hash no longer matches is logged out at its
+next request. When a user is saved with a new password, each of their session connections
+whose session holds another hash is closed with ``allowReconnect``: the browser that made
+the change (``update_session_auth_hash`` gave it a fresh cookie) reconnects as the user,
+the others reconnect as anonymous. That waits for the transaction to commit, so that the
+reconnect sees the new password.
 
 Sessions are named by a hash of their key, never by the key, on the layer and in logs.
 """
@@ -23,7 +31,11 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
+from django.db import transaction
+from django.db.models.signals import post_save
 from django.http.cookie import parse_cookie
+from django.utils.crypto import constant_time_compare
+from django.utils.module_loading import import_string
 
 from .backplane import Backplane
 from .errors import HubError
@@ -43,13 +55,19 @@ def fingerprint(session_key: str) -> str:
     return hashlib.blake2b(session_key.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def connection_session(connection: HubConnection) -> str | None:
-    """The fingerprint of the session that authenticated ``connection``; ``None`` for tokens and anonymous users."""
+def connection_session_key(connection: HubConnection) -> str | None:
+    """The key of the session that authenticated ``connection``; ``None`` for tokens and anonymous users."""
     scope = connection.scope
     if connection.user_identifier is None or "hubs_token_expires_at" in scope:
         return None
     cookies = scope_header(scope, b"cookie")
     key = parse_cookie(cookies).get(settings.SESSION_COOKIE_NAME) if cookies else None
+    return key or None
+
+
+def connection_session(connection: HubConnection) -> str | None:
+    """The fingerprint of the session that authenticated ``connection`` (see :func:`connection_session_key`)."""
+    key = connection_session_key(connection)
     return fingerprint(key) if key else None
 
 
@@ -142,10 +160,81 @@ _pending: set[asyncio.Task[Any]] = set()
 
 
 def handle_remote(lifetime: HubLifetimeManager, message: dict[str, Any], channel: str | None) -> None:
-    """A ``hubs.session_ended`` from another process (the backplane's reader calls it)."""
+    """A ``hubs.session_ended`` or ``hubs.password_changed`` from another process (the backplane's reader)."""
     if message.get("origin") is not None and message.get("origin") == channel:
         return
+    if message["type"] == PASSWORD_MESSAGE_TYPE:
+        task = asyncio.get_running_loop().create_task(_close_stale_remote(lifetime, message["user"], message["hash"]))
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+        return
     close_local(lifetime, message.get("user"), message["session"])
+
+
+# --- password changes ---------------------------------------------------------------------
+
+PASSWORD_MESSAGE_TYPE = "hubs.password_changed"
+
+
+def _stale(connections: list[HubConnection], auth_hash: str) -> list[HubConnection]:
+    """The connections whose session no longer holds the user's auth hash (reads the sessions: a thread)."""
+    from django.contrib.auth import HASH_SESSION_KEY
+    from django.contrib.sessions.backends.base import SessionBase
+
+    store: type[SessionBase] = import_string(settings.SESSION_ENGINE).SessionStore
+    stale = []
+    for connection in connections:
+        key = connection_session_key(connection)
+        if key is None:
+            continue
+        held = store(session_key=key).get(HASH_SESSION_KEY)
+        if not isinstance(held, str) or not constant_time_compare(fingerprint(held), auth_hash):
+            stale.append(connection)
+    return stale
+
+
+def _close_stale(connection: HubConnection) -> None:
+    from .connection import State
+
+    if connection.state is not State.CONNECTED:
+        return
+    logger.info("closing %s: the user's password changed", connection.connection_id)
+    connection.close_reason = HubError("The user's password changed.")
+    connection.close_nowait(allow_reconnect=True)
+
+
+async def _close_stale_remote(lifetime: HubLifetimeManager, user: str, auth_hash: str) -> None:
+    from channels.db import database_sync_to_async
+
+    for connection in await database_sync_to_async(_stale)(_candidates(lifetime, user), auth_hash):
+        _close_stale(connection)
+
+
+def password_changed(user: Any) -> None:
+    """Close the session connections of ``user`` that a password change logged out, in every process.
+
+    Runs in the thread that saved the user (the ORM is synchronous).
+    """
+    auth_hash = fingerprint(user.get_session_auth_hash())
+    for lifetime, hub_class in _lifetimes():
+        identifier = hub_class.get_user_identifier(user)
+        if identifier is None:
+            continue
+        for connection in _stale(_candidates(lifetime, identifier), auth_hash):
+            connection._loop.call_soon_threadsafe(_close_stale, connection)
+        backplane = lifetime.backplane
+        if backplane is not None:
+            message = {"type": PASSWORD_MESSAGE_TYPE, "hub": lifetime.hub_name, "origin": backplane.channel}
+            message.update(user=identifier, hash=auth_hash)
+            async_to_sync(backplane.publish)(Backplane.group_of(lifetime.hub_name, "u", identifier), message)
+
+
+def _user_saved(sender: Any, instance: Any, created: bool = False, update_fields: Any = None, **kwargs: Any) -> None:
+    if created or (update_fields is not None and "password" not in update_fields):
+        return  # a login saving last_login, say: the session auth hash cannot have changed
+    if not hasattr(instance, "get_session_auth_hash"):
+        return
+    transaction.on_commit(lambda: password_changed(instance), using=kwargs.get("using"))
 
 
 def _logged_out(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
@@ -156,4 +245,7 @@ def _logged_out(sender: Any, request: Any = None, user: Any = None, **kwargs: An
 
 
 def connect() -> None:
+    from django.contrib.auth import get_user_model
+
     user_logged_out.connect(_logged_out, dispatch_uid="django_hubs.sessions")
+    post_save.connect(_user_saved, sender=get_user_model(), dispatch_uid="django_hubs.sessions.password")

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model, logout
 from django.contrib.sessions.backends.db import SessionStore
 from django.http import HttpRequest
 from django.test import Client
+from rest_framework_simplejwt.tokens import AccessToken
 
 from django_hubs import sessions
 from django_hubs.endpoints import find_endpoint
@@ -117,3 +118,50 @@ async def test_another_process_closes_its_connections_on_the_backplane_message()
     assert await whoami(socket) == str(user.pk)
     sessions.handle_remote(lifetime, {**message, "session": sessions.fingerprint(cookie)}, "here")
     assert await socket.receive_from(5) == '{"type":7}' + RS
+
+
+def change_password(user: object, cookie: str) -> str:
+    """What ``PasswordChangeView`` does: save the new password, keep this browser logged in; its new cookie."""
+    from django.contrib.auth import update_session_auth_hash
+
+    user.set_password("new-pw")
+    user.save()
+    request = HttpRequest()
+    request.session = SessionStore(cookie)
+    request.user = user
+    update_session_auth_hash(request, user)
+    request.session.save()
+    return request.session.session_key
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_password_change_closes_the_sessions_it_logged_out(caplog):
+    caplog.set_level("INFO", logger="django_hubs.sessions")
+    user, cookie = await login("gina")
+    other_cookie = await sync_to_async(second_session)(user)
+    here = await open_hub("/hubs/private", cookie)
+    elsewhere = await open_hub("/hubs/private", other_cookie)
+    token = await open_hub("/hubs/private", query=f"?access_token={AccessToken.for_user(user)}")
+    # A save that leaves the password alone (a login's last_login) closes nothing.
+    await sync_to_async(user.save)(update_fields=["last_login"])
+    await sync_to_async(user.save)()
+    assert await whoami(here) == await whoami(elsewhere) == str(user.pk)
+
+    new_cookie = await sync_to_async(change_password)(user, cookie)
+
+    for socket in (here, elsewhere):
+        assert await socket.receive_from(5) == '{"type":7,"allowReconnect":true}' + RS
+        assert (await socket.receive_output(5))["type"] == "websocket.close"
+    assert "the user's password changed" in caplog.text
+    assert await whoami(token) == str(user.pk)
+    # The browser that changed it reconnects as the user; the other one is logged out.
+    again = await open_hub("/hubs/private", new_cookie)
+    assert await whoami(again) == str(user.pk)
+    refused = WebsocketCommunicator(
+        application,
+        "/hubs/private",
+        headers=[(b"host", b"testserver"), (b"cookie", f"sessionid={other_cookie}".encode())],
+    )
+    assert (await refused.connect(timeout=5))[0] is False
+    for socket in (again, token):
+        await socket.disconnect()

@@ -1,6 +1,6 @@
-"""URLs of the security tests' live servers: the hubs, a view that fails with the URL in its error, login and logout."""
+"""URLs of the security tests' live servers: the hubs, a view that fails with the URL in its error, login, logout, password change."""
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
@@ -27,9 +27,22 @@ def log_out(request: HttpRequest) -> HttpResponse:
     return HttpResponse("bye")
 
 
+@csrf_exempt
+def change_password(request: HttpRequest) -> HttpResponse:
+    """What ``PasswordChangeView`` does once the form is valid: this browser stays logged in."""
+    user = request.user
+    if not user.is_authenticated:
+        return HttpResponse(status=403)
+    user.set_password(request.POST["password"])  # the same one works too: a new salt, a new hash
+    user.save()
+    update_session_auth_hash(request, user)
+    return HttpResponse("changed")
+
+
 urlpatterns = [
     path("boom/", boom),
     path("login/", log_in),
     path("logout/", log_out),
+    path("password/", change_password),
     path("", include("django_hubs.urls")),
 ]

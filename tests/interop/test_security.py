@@ -550,18 +550,24 @@ async def test_max_parallel_invocations(limited):
 FOREIGN = "http://foreign.example"
 
 
-def log_in(server: SecureServer, username: str = "alice") -> str:
-    """Log in as a browser does (a form POST); the session cookie it sets."""
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def session_cookie(answer: Any) -> str:
     from http.cookies import SimpleCookie
 
-    body = f"username={username}&password={username}-pw".encode()
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    status, answer, _ = http("POST", f"{server.url}/login/", headers, body)
-    assert status == 200
-    cookies = SimpleCookie()
+    cookies: SimpleCookie = SimpleCookie()
     for value in answer.get_all("Set-Cookie") or ():
         cookies.load(value)
     return cookies["sessionid"].value
+
+
+def log_in(server: SecureServer, username: str = "alice") -> str:
+    """Log in as a browser does (a form POST); the session cookie it sets."""
+    body = f"username={username}&password={username}-pw".encode()
+    status, answer, _ = http("POST", f"{server.url}/login/", FORM, body)
+    assert status == 200
+    return session_cookie(answer)
 
 
 @pytest.fixture(scope="module", params=["daphne", "uvicorn", "runserver"])
@@ -704,7 +710,29 @@ async def test_logout_in_another_request_closes_the_sessions_hub_connection(serv
     assert cookie["Cookie"].split("=")[1] not in log
 
 
-async def test_logout_closes_connections_held_by_another_process(live_db, log_dir, alice_id):
+async def test_a_password_change_closes_the_connections_of_the_sessions_it_ended(server, alice_id):
+    url = f"{server.ws_url}/hubs/private"
+    mine, other = {"Cookie": f"sessionid={log_in(server)}"}, {"Cookie": f"sessionid={log_in(server)}"}
+    hubs = [await RawHub.open(url, origin=server.url, additional_headers=cookie) for cookie in (mine, other)]
+    for hub in hubs:
+        assert await hub.invoke("whoami") == str(alice_id)
+    # The same password again: a new salt, so a new session auth hash, as with any change.
+    status, answer, _ = http("POST", f"{server.url}/password/", {**mine, **FORM}, b"password=alice-pw")
+    assert status == 200
+    for hub in hubs:
+        assert await hub.next() == {"type": 7, "allowReconnect": True}
+        assert await hub.closed()
+    # The browser that changed it got a new cookie and stays logged in; the other one is out.
+    again = await RawHub.open(
+        url, origin=server.url, additional_headers={"Cookie": f"sessionid={session_cookie(answer)}"}
+    )
+    assert await again.invoke("whoami") == str(alice_id)
+    await again.close()
+    assert await refused_status(url, origin=server.url, additional_headers=other) == refusal(server, 401)
+    assert "the user's password changed" in wait_for_log(server, "the user's password changed")
+
+
+async def test_logout_and_password_change_reach_connections_held_by_another_process(live_db, log_dir, alice_id):
     from .live import RedisServer
 
     redis = RedisServer(log_dir).start()
@@ -717,6 +745,13 @@ async def test_logout_closes_connections_held_by_another_process(live_db, log_di
         # The logout view runs in one process; the socket is held by the other.
         assert http("POST", f"{views.url}/logout/", cookie, b"")[0] == 200
         assert await hub.next() == {"type": 7}
+        assert await hub.closed()
+        # Likewise a password change.
+        cookie = {"Cookie": f"sessionid={log_in(views)}"}
+        hub = await RawHub.open(f"{hubs.ws_url}/hubs/private", origin=hubs.url, additional_headers=cookie)
+        assert await hub.invoke("whoami") == str(alice_id)
+        assert http("POST", f"{views.url}/password/", {**cookie, **FORM}, b"password=alice-pw")[0] == 200
+        assert await hub.next() == {"type": 7, "allowReconnect": True}
         assert await hub.closed()
     finally:
         for live in servers:
