@@ -710,6 +710,38 @@ async def test_logout_in_another_request_closes_the_sessions_hub_connection(serv
     assert cookie["Cookie"].split("=")[1] not in log
 
 
+def test_logout_ends_a_server_sent_events_stream(server, alice_id):
+    # Sends and polls are checked against the user on every request; an SSE stream is one
+    # request that would go on delivering to the logged-out browser.
+    from http.client import HTTPConnection
+
+    cookie = {"Cookie": f"sessionid={log_in(server)}"}
+    status, _, body = http("POST", f"{server.url}/hubs/private/negotiate?negotiateVersion=1", cookie, b"")
+    assert status == 200
+    path = f"/hubs/private?id={json.loads(body)['connectionToken']}"
+    stream = HTTPConnection("127.0.0.1", server.port, timeout=10)
+    stream.request("GET", path, headers={**cookie, "Accept": "text/event-stream"})
+    response = stream.getresponse()
+    assert response.status == 200
+
+    def events() -> Iterator[Any]:
+        for line in iter(response.readline, b""):
+            if line.startswith(b"data: "):
+                yield from (json.loads(r) for r in line[len(b"data: ") :].decode().rstrip("\r\n").split(RS) if r)
+
+    received = events()
+    handshake = json.dumps({"protocol": "json", "version": 1}) + RS
+    assert http("POST", f"{server.url}{path}", cookie, handshake.encode())[0] == 200
+    assert next(received) == {}
+    invocation = json.dumps({"type": 1, "invocationId": "1", "target": "whoami", "arguments": []}) + RS
+    assert http("POST", f"{server.url}{path}", cookie, invocation.encode())[0] == 200
+    assert next(received) == {"type": 3, "invocationId": "1", "result": str(alice_id)}
+    assert http("POST", f"{server.url}/logout/", cookie, b"")[0] == 200
+    assert next(received) == {"type": 7}
+    assert list(received) == []  # and the stream ends
+    stream.close()
+
+
 async def test_a_password_change_closes_the_connections_of_the_sessions_it_ended(server, alice_id):
     url = f"{server.ws_url}/hubs/private"
     mine, other = {"Cookie": f"sessionid={log_in(server)}"}, {"Cookie": f"sessionid={log_in(server)}"}
