@@ -67,9 +67,10 @@ def start(kind: str, live_db: Path, log_dir: Path, **env: str) -> SecureServer:
 class Page(ThreadingHTTPServer):
     """A web page on its own origin, with the official browser client, that reports back."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "localhost", script: str = "") -> None:
         super().__init__(("127.0.0.1", 0), PageHandler)
-        self.origin = f"http://localhost:{self.server_address[1]}"  # another host and port than the hub's
+        self.origin = f"http://{host}:{self.server_address[1]}"  # another port than the hub's, by default another host
+        self.script = script or PAGE_SCRIPT
         self.config: dict[str, Any] = {}
         self.reports: list[dict[str, Any]] = []
         self.reported = threading.Event()
@@ -118,7 +119,7 @@ class PageHandler(BaseHTTPRequestHandler):
             config = json.dumps(self.server.config)
             page = (
                 f'<!doctype html><script id="config" type="application/json">{config}</script>'
-                f'<script src="/signalr.js"></script><script>{PAGE_SCRIPT}</script>'
+                f'<script src="/signalr.js"></script><script>{self.server.script}</script>'
             )
             self.answer(page.encode(), "text/html")
 
@@ -630,6 +631,60 @@ def test_allow_all_cors_answers(allow_all, alice_id):
     bearer = {"Origin": FOREIGN, "Cookie": cookie, "Authorization": f"Bearer {token_for(alice_id)}"}
     status, headers, _ = http("POST", negotiate_url, bearer, b"")
     assert status == 200 and grant(headers) == (FOREIGN, "true")
+
+
+def test_allow_all_in_a_real_browser(allow_all, pages, alice_id, tmp_path):
+    # The official browser client on a foreign page, with its default withCredentials: the
+    # token's preflight and negotiate get the origin with credentials, so it connects; the
+    # direct socket carries no token and (no login on that page) no session cookie: anonymous.
+    page = pages["untrusted"]
+    page.config = {"hubBase": allow_all.url, "token": token_for(alice_id)}
+    report = open_in_browser(page, tmp_path)
+    assert report["negotiated"] == {"connected": True, "result": str(alice_id)}
+    assert report["direct"] == {"connected": True, "result": None}
+
+
+HIJACK_SCRIPT = """
+const config = JSON.parse(document.getElementById("config").textContent);
+(async () => {
+  // The visitor logs in on the hub's site (here from this page: a same-site request, so
+  // the browser keeps the session cookie, which is not bound to a port)...
+  await fetch(config.hubBase + "/login/", {
+    method: "POST", mode: "no-cors", credentials: "include",
+    body: new URLSearchParams({ username: "alice", password: "alice-pw" }),
+  });
+  // ...and this other origin opens a socket with no token: the browser adds that cookie.
+  const connection = new signalR.HubConnectionBuilder()
+    .withUrl(config.hubBase + "/hubs/private", { skipNegotiation: true, transport: signalR.HttpTransportType.WebSockets })
+    .configureLogging(signalR.LogLevel.None)
+    .build();
+  let report;
+  try {
+    await connection.start();
+    report = { connected: true, result: await connection.invoke("whoami") };
+    await connection.stop();
+  } catch (error) {
+    report = { connected: false, error: error.message };
+  }
+  await fetch("/report", { method: "POST", body: JSON.stringify(report) });
+})();
+"""
+
+
+def test_allow_all_stops_a_real_browser_hijack_from_another_origin_of_the_site(allow_all, alice_id, tmp_path):
+    # A page on the same host, another port: the same site, so SameSite=Lax does not keep the
+    # cookie off its upgrade; only the origin check can.
+    page = Page(host="127.0.0.1", script=HIJACK_SCRIPT)
+    try:
+        page.config = {"hubBase": allow_all.url}
+        report = open_in_browser(page, tmp_path)
+    finally:
+        page.shutdown()
+        page.server_close()
+    assert report["connected"] is False, report
+    assert "WebSocket failed to connect" in report["error"]
+    log = wait_for_log(allow_all, f"origin '{page.origin}' not allowed (CORS_ALLOW_ALL_ORIGINS trusts no origin")
+    assert f"origin '{page.origin}' not allowed (CORS_ALLOW_ALL_ORIGINS" in log
 
 
 @pytest.fixture(scope="module")
