@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -110,17 +110,17 @@ def _lifetimes() -> Iterable[tuple[HubLifetimeManager, type[Hub]]]:
             yield endpoint.lifetime, endpoint.hub_class
 
 
-def _on_loop_of(connection: HubConnection, session: str) -> None:
-    """Close ``connection`` from whatever thread the logout view runs in."""
+def _on_loop_of(connection: HubConnection, close: Callable[..., object], *args: Any) -> None:
+    """Run ``close(connection, *args)`` on the connection's loop, from whatever thread the view runs in."""
     loop: asyncio.AbstractEventLoop = connection._loop
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is loop:
-        _close_if_opened_by(connection, session)
+        close(connection, *args)
     elif not loop.is_closed():
-        loop.call_soon_threadsafe(_close_if_opened_by, connection, session)
+        loop.call_soon_threadsafe(close, connection, *args)
 
 
 def end_session(session_key: str, user: Any = None) -> None:
@@ -135,7 +135,7 @@ def end_session(session_key: str, user: Any = None) -> None:
         if user is not None and identifier is None:
             continue
         for connection in _candidates(lifetime, identifier):
-            _on_loop_of(connection, session)
+            _on_loop_of(connection, _close_if_opened_by, session)
         _publish(lifetime, identifier, session)
 
 
@@ -221,7 +221,7 @@ def password_changed(user: Any) -> None:
         if identifier is None:
             continue
         for connection in _stale(_candidates(lifetime, identifier), auth_hash):
-            connection._loop.call_soon_threadsafe(_close_stale, connection)
+            _on_loop_of(connection, _close_stale)
         backplane = lifetime.backplane
         if backplane is not None:
             message = {"type": PASSWORD_MESSAGE_TYPE, "hub": lifetime.hub_name, "origin": backplane.channel}
