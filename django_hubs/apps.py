@@ -9,10 +9,12 @@ class DjangoHubsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import logging as hubs_logging
+        from . import sessions
         from .checks import check_security, check_settings
 
         checks.register(check_settings, checks.Tags.security)
         checks.register(check_security, checks.Tags.security)
+        sessions.connect()  # a logout closes the hub connections of that session
         # Servers configure their loggers before loading the app: cover them now, and
         # every record made from now on, whatever reconfigures logging later.
         hubs_logging.install()

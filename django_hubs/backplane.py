@@ -236,6 +236,10 @@ class Backplane:
             done = await manager.change_local_group(message["op"], message["connection"], message["group"])
             if done and message.get("reply"):
                 await self.answer(message, {"ok": True})
+        elif kind in ("hubs.session_ended", "hubs.password_changed"):
+            from .sessions import handle_remote
+
+            handle_remote(manager, message, self.channel)
         elif kind == "hubs.invoke" and message["connection"] in manager.connections:
             # The client may take a while: never stall this process's reader on it.
             task = asyncio.get_running_loop().create_task(self._invoke(manager, message))

@@ -1,6 +1,6 @@
 """``manage.py check``: HUBS_* settings that cannot work, and CORS settings that are unsafe for SignalR.
 
-Errors (``django_hubs.E0xx``) are settings django-hubs cannot use; warnings
+Errors (``django_hubs.E0xx``) are settings django-hubs cannot use or that are unsafe (E008); warnings
 (``django_hubs.W0xx``) are configurations the "Security considerations in ASP.NET Core
 SignalR" guidance calls unsafe, or that leave other endpoints a SignalR page talks to
 behind the hubs' own CORS answer (see ``django_hubs.cors``).
@@ -275,22 +275,63 @@ def check_security(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     return messages
 
 
-def check_cors() -> list[CheckMessage]:
-    messages: list[CheckMessage] = []
-    if cors_conf.CORS_ALLOW_ALL_ORIGINS:
-        messages.append(
-            Warning(
-                "CORS_ALLOW_ALL_ORIGINS is on: any web site may open hub connections from its visitors' browsers.",
-                hint="With credentials, cookies and the WebSocket origin check no longer protect anything. "
-                "List the origins you trust in CORS_ALLOWED_ORIGINS instead.",
-                id="django_hubs.W001",
+SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+
+
+def session_logins_possible() -> bool:
+    """Users can log in with a session cookie: ``django.contrib.auth`` installed, and a session middleware.
+
+    ``login()`` needs both (the middleware writes the cookie), whatever the session engine;
+    the hubs' own ASGI stack then reads that cookie on every WebSocket upgrade.
+    """
+    from django.apps import apps
+
+    if not apps.is_installed("django.contrib.auth"):
+        return False
+    for dotted in getattr(settings, "MIDDLEWARE", None) or ():
+        if dotted == SESSION_MIDDLEWARE:
+            return True
+        try:
+            middleware = import_string(dotted) if isinstance(dotted, str) else dotted
+        except ImportError:
+            continue  # Django reports an unimportable middleware itself
+        if isinstance(middleware, type) and issubclass(middleware, import_string(SESSION_MIDDLEWARE)):
+            return True
+    return False
+
+
+def check_allow_all_origins() -> list[CheckMessage]:
+    if not cors_conf.CORS_ALLOW_ALL_ORIGINS:
+        return []
+    if session_logins_possible():
+        return [
+            Error(
+                "CORS_ALLOW_ALL_ORIGINS is on and users can log in with a session cookie "
+                "(django.contrib.auth and SessionMiddleware).",
+                hint="django-hubs refuses cross-site WebSocket upgrades that carry only the session cookie and "
+                "gives cookie requests from unlisted origins no credentials, so only token clients work from "
+                "other sites; with CORS_ALLOW_CREDENTIALS the rest of your site answers every origin with "
+                "credentials. List the origins you trust in CORS_ALLOWED_ORIGINS instead, or, if your hubs "
+                "authenticate by token only, add django_hubs.E008 to SILENCED_SYSTEM_CHECKS.",
+                id="django_hubs.E008",
             )
+        ]
+    return [
+        Warning(
+            "CORS_ALLOW_ALL_ORIGINS is on: any web site may open hub connections from its visitors' browsers.",
+            hint="They get no cookies (cross-site upgrades are stripped of them; hub endpoints allow credentials "
+            "only to requests with an access token), but any page may use your hubs with tokens it holds and "
+            "anonymously. List the origins you trust in CORS_ALLOWED_ORIGINS instead.",
+            id="django_hubs.W001",
         )
-    cross_origin = (
-        cors_conf.CORS_ALLOW_ALL_ORIGINS or cors_conf.CORS_ALLOWED_ORIGINS or cors_conf.CORS_ALLOWED_ORIGIN_REGEXES
-    )
+    ]
+
+
+def check_cors() -> list[CheckMessage]:
+    messages = check_allow_all_origins()
+    cross_origin = cors_conf.CORS_ALLOWED_ORIGINS or cors_conf.CORS_ALLOWED_ORIGIN_REGEXES
     if not cross_origin:
-        return messages  # same origin only: CORS plays no part
+        return messages  # same origin only, or every origin without cookies: the lists play no part
     behind = (
         "django-hubs answers its own endpoints with it anyway, but other views your SignalR pages call "
         "(a token view, a redirect target) and deployments without django_hubs.asgi do not"

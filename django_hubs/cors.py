@@ -10,6 +10,13 @@ cors-headers' settings accept (``CORS_ALLOWED_ORIGINS``, ``CORS_ALLOWED_ORIGIN_R
 credentials; every other origin and every other path keeps cors-headers' answer. With
 no origins configured nothing changes: same origin only.
 
+``CORS_ALLOW_ALL_ORIGINS`` is not a list of trusted origins. For an origin it alone
+admits, a hub endpoint allows credentials only on requests that carry an access token
+(``Authorization: Bearer``, or ``access_token`` on a GET), whose user is the token's and
+never the cookie's; every other request from it gets ``*`` without credentials, which a
+browser will not let a page read if the request carried cookies. ASP.NET Core refuses
+``AllowAnyOrigin`` with ``AllowCredentials`` outright; this keeps token clients working.
+
 It runs outside Django because cors-headers' middleware answers preflights before any
 view (or view decorator) is reached.
 """
@@ -21,8 +28,11 @@ from typing import Any
 
 from corsheaders.conf import conf as cors_conf
 
+from .auth import QUERY_PARAM, InvalidTokenError, raw_token_from_header
+from .auth import _header_name as header_name
 from .endpoints import find_endpoint
-from .origins import is_listed_origin, scope_header, scope_path
+from .origins import allows_all_origins, is_listed_origin, scope_header, scope_path
+from .transports.query import query_value, scope_query
 
 #: What the SignalR clients send (spec 1.2, 2.2 and 2.3); DELETE ends a long poll.
 REQUIRED_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
@@ -63,10 +73,37 @@ def _with_vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, b
     return [*headers, (b"vary", b"origin")]
 
 
+ANY_ORIGIN = b"*"
+
+
+def _grant(origin: bytes) -> list[tuple[bytes, bytes]]:
+    """The origin echoed with credentials, or ``*`` (which never allows credentials)."""
+    if origin == ANY_ORIGIN:
+        return [(b"access-control-allow-origin", ANY_ORIGIN)]
+    return [(b"access-control-allow-origin", origin), (b"access-control-allow-credentials", b"true")]
+
+
+def carries_token(scope: dict[str, Any]) -> bool:
+    """The request authenticates by access token, as ``auth.request_raw_token`` reads it.
+
+    A malformed ``Authorization: Bearer`` value counts: that request is answered 401.
+    """
+    if scope["method"] == "GET" and query_value(scope_query(scope), QUERY_PARAM):
+        return True
+    try:
+        return raw_token_from_header(scope_header(scope, header_name())) is not None
+    except InvalidTokenError:
+        return True
+
+
+def preflight_asks_for_token(scope: dict[str, Any]) -> bool:
+    requested = scope_header(scope, b"access-control-request-headers") or ""
+    return header_name().decode("latin-1") in {name.strip().lower() for name in requested.split(",")}
+
+
 def preflight_headers(origin: bytes, scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
     headers = [
-        (b"access-control-allow-origin", origin),
-        (b"access-control-allow-credentials", b"true"),
+        *_grant(origin),
         (b"access-control-allow-methods", allowed_methods().encode("latin-1")),
         (b"access-control-allow-headers", allowed_headers().encode("latin-1")),
         (b"vary", b"origin"),
@@ -84,9 +121,9 @@ def preflight_headers(origin: bytes, scope: dict[str, Any]) -> list[tuple[bytes,
 
 
 def response_headers(origin: bytes, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """cors-headers' answer, with the origin and credentials SignalR clients need."""
+    """cors-headers' answer, with the origin and credentials SignalR clients need (``*``: none)."""
     kept = [(name, value) for name, value in headers if name.lower() not in _REPLACED]
-    kept += [(b"access-control-allow-origin", origin), (b"access-control-allow-credentials", b"true")]
+    kept += _grant(origin)
     if cors_conf.CORS_EXPOSE_HEADERS and not any(n.lower() == b"access-control-expose-headers" for n, _ in kept):
         kept.append((b"access-control-expose-headers", ", ".join(cors_conf.CORS_EXPOSE_HEADERS).encode("latin-1")))
     return _with_vary_origin(kept)
@@ -102,10 +139,18 @@ class HubsCorsMiddleware:
         if scope["type"] != "http" or not is_hub_http_path(scope_path(scope)):
             return await self.app(scope, receive, send)
         origin = scope_header(scope, b"origin")
-        if origin is None or not is_listed_origin(origin):
+        if origin is None:
             return await self.app(scope, receive, send)
-        raw_origin = origin.encode("latin-1")
-        if scope["method"] == "OPTIONS" and scope_header(scope, b"access-control-request-method") is not None:
+        preflight = scope["method"] == "OPTIONS" and scope_header(scope, b"access-control-request-method") is not None
+        if is_listed_origin(origin):
+            raw_origin = origin.encode("latin-1")
+        elif not allows_all_origins():
+            return await self.app(scope, receive, send)
+        elif preflight_asks_for_token(scope) if preflight else carries_token(scope):
+            raw_origin = origin.encode("latin-1")
+        else:
+            raw_origin = ANY_ORIGIN
+        if preflight:
             await send({"type": "http.response.start", "status": 200, "headers": preflight_headers(raw_origin, scope)})
             await send({"type": "http.response.body", "body": b""})
             return

@@ -8,11 +8,19 @@ decides on it with the lists the site already keeps for CORS: ``CORS_ALLOWED_ORI
 (the ``Host`` the request came to, when ``ALLOWED_HOSTS`` accepts it). A request without
 ``Origin`` comes from a non-browser client, which can send any header it likes anyway,
 and is let through, as ASP.NET Core's ``AllowedOrigins`` check does.
+
+``CORS_ALLOW_ALL_ORIGINS`` lets any origin in, but not with the visitor's cookies: a
+foreign page may open a hub socket with a token it holds itself (browsers never add one
+on their own), or anonymously, and its upgrade reaches the app with no ``Cookie`` header;
+one that carries the session cookie and no token is refused, since that cookie would be
+its only credential. Origins listed in ``CORS_ALLOWED_ORIGINS`` or the regexes stay
+trusted with cookies whatever ``CORS_ALLOW_ALL_ORIGINS`` says.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +30,7 @@ from urllib.parse import SplitResult, urlsplit
 from corsheaders.conf import conf as cors_conf
 from corsheaders.middleware import CorsMiddleware
 from django.conf import settings
+from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 
 from .transports.websocket import deny
@@ -35,6 +44,8 @@ DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 class OriginDecision:
     allowed: bool
     reason: str
+    #: The page may act with the visitor's cookies (listed or same origin, or no browser).
+    cookies: bool = True
 
 
 @functools.cache
@@ -43,10 +54,15 @@ def _cors_matcher() -> CorsMiddleware:
     return CorsMiddleware(lambda request: None)
 
 
+def allows_all_origins() -> bool:
+    return bool(cors_conf.CORS_ALLOW_ALL_ORIGINS)
+
+
 def is_listed_origin(origin: str) -> bool:
-    """``origin`` is allowed cross-origin by cors-headers' settings (``CORS_ALLOW_ALL_ORIGINS`` included)."""
-    if cors_conf.CORS_ALLOW_ALL_ORIGINS:
-        return True
+    """``origin`` is named by ``CORS_ALLOWED_ORIGINS`` or ``CORS_ALLOWED_ORIGIN_REGEXES``: trusted with cookies.
+
+    ``CORS_ALLOW_ALL_ORIGINS`` is not a listing: see :func:`allows_all_origins`.
+    """
     try:
         url = urlsplit(origin)
     except ValueError:
@@ -62,11 +78,28 @@ def allowed_hosts() -> list[str]:
     return hosts
 
 
+def _canonical_host(name: str) -> str:
+    """A host name for comparison: lower case, no trailing dot, IPv6 literals without brackets, compressed.
+
+    ``Host: [::1]:8000`` and ``Origin: http://[::1]:8000`` name the same host, although
+    ``urlsplit`` drops the brackets that ``split_domain_port`` keeps.
+    """
+    name = name.lower().rstrip(".")
+    bare = name.removeprefix("[").removesuffix("]")
+    if bare != name or ":" in bare:
+        try:
+            return str(ipaddress.IPv6Address(bare))
+        except ValueError:
+            return bare
+    return name
+
+
 def _same_site(url: SplitResult, host: str) -> bool:
     """``url`` (an origin) names the host and port the request was sent to.
 
     The scheme is not compared: behind a TLS-terminating proxy the socket is ``ws``
-    while the page is ``https``. An implicit port on either side means the default one.
+    while the page is ``https``. An implicit port on either side means the default one
+    (so ``Origin: http://host`` is not ``Host: host:8000``: browsers always send the port).
     """
     domain, port = split_domain_port(host)
     if not domain or url.hostname is None:
@@ -75,7 +108,7 @@ def _same_site(url: SplitResult, host: str) -> bool:
         origin_port = url.port
     except ValueError:
         return False
-    if domain != url.hostname.lower().rstrip("."):
+    if _canonical_host(domain) != _canonical_host(url.hostname):
         return False
     default = DEFAULT_PORTS.get(url.scheme)
     if not port:
@@ -92,14 +125,49 @@ def check_origin(origin: str | None, host: str | None) -> OriginDecision:
     try:
         url = urlsplit(origin)
     except ValueError:
-        return OriginDecision(False, "the Origin header is not a URL")
-    if host and _same_site(url, host):
+        url = None
+    if url is not None and host and _same_site(url, host):
         if validate_host(split_domain_port(host)[0], allowed_hosts()):
             return OriginDecision(True, "same origin")
-        return OriginDecision(False, "same origin, but the host is not in ALLOWED_HOSTS")
+        if not allows_all_origins():
+            return OriginDecision(False, "same origin, but the host is not in ALLOWED_HOSTS")
+    if allows_all_origins():
+        return OriginDecision(True, "any origin (CORS_ALLOW_ALL_ORIGINS), without the visitor's cookies", cookies=False)
+    if url is None:
+        return OriginDecision(False, "the Origin header is not a URL")
     return OriginDecision(
         False, "neither listed in CORS_ALLOWED_ORIGINS / CORS_ALLOWED_ORIGIN_REGEXES nor this site's own origin"
     )
+
+
+def has_session_cookie(scope: dict[str, Any]) -> bool:
+    """The request carries Django's session cookie (``SESSION_COOKIE_NAME``), whatever its value."""
+    cookies = scope_header(scope, b"cookie")
+    if not cookies:
+        return False
+    return settings.SESSION_COOKIE_NAME in parse_cookie(cookies)
+
+
+def without_cookies(scope: dict[str, Any]) -> dict[str, Any]:
+    """``scope`` with no ``Cookie`` header: the session middleware below sees an anonymous visitor."""
+    return {**scope, "headers": [(k, v) for k, v in scope.get("headers", ()) if k.lower() != b"cookie"]}
+
+
+def carries_hub_token(scope: dict[str, Any]) -> bool:
+    """A hub upgrade with an access token, which the token middleware, not the cookie, will authenticate.
+
+    A malformed ``Authorization`` value counts: that upgrade is refused with a 401 below.
+    Other WebSocket paths never count: the token middleware does not look at them.
+    """
+    from .auth import InvalidTokenError, scope_raw_token
+    from .endpoints import find_endpoint
+
+    if find_endpoint(scope_path(scope)) is None:
+        return False
+    try:
+        return scope_raw_token(scope) is not None
+    except InvalidTokenError:
+        return True
 
 
 def scope_header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -128,6 +196,15 @@ class OriginCheckMiddleware:
         if scope["type"] == "websocket":
             origin = scope_header(scope, b"origin")
             decision = check_origin(origin, scope_host(scope))
+            if decision.allowed and not decision.cookies:
+                if has_session_cookie(scope) and not carries_hub_token(scope):
+                    decision = OriginDecision(
+                        False,
+                        "CORS_ALLOW_ALL_ORIGINS trusts no origin with the session cookie, and the upgrade "
+                        "carries no access token; list the origin in CORS_ALLOWED_ORIGINS to trust it",
+                    )
+                else:
+                    scope = without_cookies(scope)
             if not decision.allowed:
                 logger.warning(
                     "websocket refused on %s: origin %r not allowed (%s)", scope.get("path"), origin, decision.reason

@@ -70,10 +70,14 @@ if "HUBS_MAX_OUTGOING_BUFFER" in os.environ:  # the hardening tests' slow client
     HUBS_MAX_OUTGOING_BUFFER = int(os.environ["HUBS_MAX_OUTGOING_BUFFER"])
 # The security tests' live servers: trusted origins, and daphne's runserver (manage.py runserver).
 CORS_ALLOWED_ORIGINS = [o for o in os.environ.get("HUBS_TEST_CORS_ORIGINS", "").split(",") if o]
+# Allow-all origins, with cookie logins (django_hubs.E008, which runserver obeys unless silenced).
+CORS_ALLOW_ALL_ORIGINS = os.environ.get("HUBS_TEST_CORS_ALL") == "1"
 if os.environ.get("HUBS_TEST_RUNSERVER") == "1":
     INSTALLED_APPS.insert(0, "daphne")
 # hubs/detailed turns detailed errors on outside DEBUG on purpose.
 SILENCED_SYSTEM_CHECKS = ["django_hubs.W005"]
+if os.environ.get("HUBS_TEST_SILENCE_E008") == "1":
+    SILENCED_SYSTEM_CHECKS.append("django_hubs.E008")
 if "HUBS_TRANSPORTS" in os.environ:  # comma-separated, e.g. "ServerSentEvents,LongPolling"
     HUBS_TRANSPORTS = [name.strip() for name in os.environ["HUBS_TRANSPORTS"].split(",") if name.strip()]
 

@@ -1,4 +1,4 @@
-"""``manage.py check``: unusable HUBS_* settings are errors, unsafe CORS settings are warnings."""
+"""``manage.py check``: unusable HUBS_* settings and allow-all origins with cookie logins are errors; other unsafe CORS settings are warnings."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import sys
 
 import pytest
 from corsheaders.defaults import default_headers
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core import checks
 from django.test import override_settings
 
 from django_hubs.checks import check_security, check_settings
+from tests import settings as settings_module
 from tests.interop.live import ROOT
 
 SIGNALR_HEADERS = (*default_headers, "x-signalr-user-agent")
@@ -44,9 +46,50 @@ def test_same_origin_only_needs_no_cors_settings():
     assert security_ids() == []
 
 
-@override_settings(**{**SAFE_CORS, "CORS_ALLOW_ALL_ORIGINS": True})
-def test_w001_allow_all_origins():
-    assert security_ids() == ["django_hubs.W001"]
+class SiteSessionMiddleware(SessionMiddleware):
+    """A site's own session middleware: cookie logins all the same."""
+
+
+NO_SESSIONS = [m for m in settings_module.MIDDLEWARE if "Session" not in m and "Authentication" not in m]
+
+
+@pytest.mark.parametrize("credentials", [True, False])
+def test_e008_allow_all_origins_with_session_logins(credentials):
+    # The test settings install django.contrib.auth and SessionMiddleware: users can log in by cookie.
+    allow_all = {"CORS_ALLOW_ALL_ORIGINS": True, "CORS_ALLOWED_ORIGINS": [], "CORS_ALLOW_CREDENTIALS": credentials}
+    with override_settings(**{**SAFE_CORS, **allow_all}):
+        messages = check_security()
+    assert ids(messages) == ["django_hubs.E008"]
+    assert messages[0].level == checks.ERROR
+    assert "SessionMiddleware" in messages[0].msg
+
+
+def test_e008_counts_a_subclass_of_session_middleware():
+    middleware = [*NO_SESSIONS, "tests.test_checks.SiteSessionMiddleware"]
+    with override_settings(**SAFE_CORS, CORS_ALLOW_ALL_ORIGINS=True, MIDDLEWARE=middleware):
+        assert security_ids() == ["django_hubs.E008"]
+
+
+def test_w001_allow_all_origins_without_session_logins():
+    # Token-only sites: any origin may use the hubs, without cookies; a warning, not an error.
+    with override_settings(**SAFE_CORS, CORS_ALLOW_ALL_ORIGINS=True, MIDDLEWARE=NO_SESSIONS):
+        messages = check_security()
+    assert ids(messages) == ["django_hubs.W001"]
+    assert messages[0].level == checks.WARNING
+
+
+def test_manage_py_check_fails_on_allow_all_with_session_logins():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        "HUBS_TEST_CORS_ALL": "1",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "django", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 1
+    assert "django_hubs.E008" in completed.stderr
 
 
 @override_settings(**{**SAFE_CORS, "CORS_ALLOW_CREDENTIALS": False})

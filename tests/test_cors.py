@@ -110,9 +110,52 @@ async def test_site_settings_are_extended_not_replaced():
     assert headers["access-control-max-age"] == "60"
 
 
-@override_settings(CORS_ALLOW_ALL_ORIGINS=True, CORS_ALLOW_CREDENTIALS=True)
-async def test_allow_all_origins_reflects_the_origin_with_credentials():
-    # A credentialed answer cannot be "*": the origin is echoed (and check W001 warns).
-    response = await preflight("/hubs/test/negotiate", "https://anyone.example")
-    assert response["headers"]["access-control-allow-origin"] == "https://anyone.example"
-    assert response["headers"]["access-control-allow-credentials"] == "true"
+allow_all = override_settings(CORS_ALLOW_ALL_ORIGINS=True, CORS_ALLOW_CREDENTIALS=True)
+ANYONE = "https://anyone.example"
+
+
+def credentials(response: dict) -> tuple[str | None, str | None]:
+    headers = response["headers"]
+    return headers.get("access-control-allow-origin"), headers.get("access-control-allow-credentials")
+
+
+@allow_all
+@pytest.mark.parametrize("path", ["/hubs/test/negotiate", "/hubs/test"])
+async def test_allow_all_gives_cookie_requests_no_credentials(path):
+    # As cors-headers does without credentials: "*", which a browser never lets a page
+    # read when the request carried cookies. Credentials on would hand every site the
+    # visitor's session (cors-headers' own answer with CORS_ALLOW_CREDENTIALS).
+    no_token = request("OPTIONS", path, ANYONE, access_control_request_method="POST")
+    assert credentials(await no_token) == ("*", None)
+    cookie_post = request("POST", path, ANYONE, cookie="sessionid=abc")
+    assert credentials(await cookie_post) == ("*", None)
+    not_a_bearer = request("POST", path, ANYONE, authorization="Basic YTpi")  # the session decides these
+    assert credentials(await not_a_bearer) == ("*", None)
+
+
+@allow_all
+@pytest.mark.django_db(transaction=True)
+async def test_allow_all_credentials_only_for_token_requests():
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    # The preflight of a request with Authorization, and the request itself: the JS
+    # client sends credentials (withCredentials) along with its token by default.
+    assert credentials(await preflight("/hubs/test/negotiate", ANYONE)) == (ANYONE, "true")
+    token = AccessToken()
+    token["user_id"] = 1
+    response = await request("POST", "/hubs/test/negotiate?negotiateVersion=1", ANYONE, authorization=f"Bearer {token}")
+    assert credentials(response) == (ANYONE, "true")
+    # A refused token is readable too, so that the client fetches a new one.
+    refused = await request("POST", "/hubs/test/negotiate", ANYONE, authorization="Bearer not-a-jwt")
+    assert refused["status"] == 401 and credentials(refused) == (ANYONE, "true")
+    # SSE streams carry the token in the URL; only on GET does the query count.
+    sse = await request("GET", "/hubs/test?id=nope&access_token=not-a-jwt", ANYONE)
+    assert credentials(sse) == (ANYONE, "true")
+    post = await request("POST", "/hubs/test?id=nope&access_token=not-a-jwt", ANYONE)
+    assert credentials(post) == ("*", None)
+
+
+@override_settings(CORS_ALLOW_ALL_ORIGINS=True, CORS_ALLOW_CREDENTIALS=True, CORS_ALLOWED_ORIGINS=[TRUSTED])
+async def test_allow_all_keeps_credentials_for_listed_origins():
+    response = await request("OPTIONS", "/hubs/test/negotiate", TRUSTED, access_control_request_method="POST")
+    assert credentials(response) == (TRUSTED, "true")

@@ -108,3 +108,101 @@ async def test_forwarded_host_counts_where_django_trusts_it():
     connected, _ = await communicator.connect(timeout=5)
     assert connected
     await communicator.disconnect()
+
+
+# --- IPv6 literals ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed"),
+    [
+        ("http://[::1]:8000", "[::1]:8000", True),  # a site served on an IPv6 literal, its own page
+        ("http://[::1]", "[::1]", True),
+        ("https://[::1]", "[::1]", True),
+        ("http://[0:0::1]:8000", "[::1]:8000", True),  # one address, two spellings
+        ("http://[::1]:8000", "[::1]:9000", False),
+        ("http://[::1]", "[::1]:8000", False),  # no port in Origin: port 80, not this site
+        ("http://[::2]:8000", "[::1]:8000", False),
+        ("http://[::1]:8000", "127.0.0.1:8000", False),
+        ("http://[2001:db8::1]:8000", "[2001:db8::1]:8000", False),  # not in ALLOWED_HOSTS
+    ],
+)
+def test_ipv6_literal_sites(origin, host, allowed):
+    assert check_origin(origin, host).allowed is allowed
+
+
+async def test_an_ipv6_site_accepts_its_own_pages_upgrades():
+    assert (await upgrade("http://[::1]:8000", host=b"[::1]:8000"))[0]
+    assert not (await upgrade("http://[::1]:8000", host=b"[::1]:8001"))[0]
+
+
+# --- CORS_ALLOW_ALL_ORIGINS: any origin, but not with the visitor's cookies -----------------
+
+
+@override_settings(CORS_ALLOW_ALL_ORIGINS=True, CORS_ALLOWED_ORIGINS=[TRUSTED])
+def test_allow_all_trusts_only_listed_and_own_origins_with_cookies():
+    foreign = check_origin("http://evil.example", "testserver")
+    assert (foreign.allowed, foreign.cookies) == (True, False)
+    assert check_origin("null", "testserver").cookies is False
+    for trusted in (TRUSTED, "http://testserver", None):
+        decision = check_origin(trusted, "testserver")
+        assert (decision.allowed, decision.cookies) == (True, True)
+
+
+def scope_for(path: str, headers: list[tuple[bytes, bytes]], query: bytes = b"") -> dict:
+    return {"type": "websocket", "path": path, "query_string": query, "headers": headers, "subprotocols": []}
+
+
+async def through_origin_check(scope: dict) -> tuple[bool, dict | None]:
+    """Run ``scope`` through the origin check alone: was it let in, and with which scope."""
+    from django_hubs.origins import OriginCheckMiddleware
+
+    seen: list[dict] = []
+
+    async def inner(scope, receive, send):
+        seen.append(scope)
+        await receive()
+        await send({"type": "websocket.accept"})
+
+    communicator = ApplicationCommunicator(OriginCheckMiddleware(inner), scope)
+    await communicator.send_input({"type": "websocket.connect"})
+    answer = await communicator.receive_output(5)
+    return answer["type"] == "websocket.accept", (seen[0] if seen else None)
+
+
+FOREIGN = [(b"host", b"testserver"), (b"origin", b"http://evil.example")]
+SESSION_COOKIE = (b"cookie", b"csrftoken=x; sessionid=abc")
+
+
+@override_settings(CORS_ALLOW_ALL_ORIGINS=True)
+async def test_allow_all_refuses_a_foreign_upgrade_whose_only_credential_is_the_session_cookie(caplog):
+    caplog.set_level(logging.INFO)
+    assert await through_origin_check(scope_for("/hubs/test", [*FOREIGN, SESSION_COOKIE])) == (False, None)
+    assert "CORS_ALLOW_ALL_ORIGINS trusts no origin with the session cookie" in caplog.text
+    # A token in the URL does not make a non-hub path safe: nothing there reads it.
+    refused = await through_origin_check(scope_for("/ws/other", [*FOREIGN, SESSION_COOKIE], b"access_token=t"))
+    assert refused == (False, None)
+
+
+@override_settings(CORS_ALLOW_ALL_ORIGINS=True)
+@pytest.mark.parametrize(
+    ("headers", "query"),
+    [
+        ([*FOREIGN, SESSION_COOKIE], b"access_token=some.jwt.value"),  # the token authenticates, not the cookie
+        ([*FOREIGN, SESSION_COOKIE, (b"authorization", b"Bearer some.jwt.value")], b""),
+        ([*FOREIGN, (b"cookie", b"csrftoken=x")], b""),  # no session cookie: anonymous
+        (FOREIGN, b""),
+    ],
+)
+async def test_allow_all_lets_foreign_upgrades_in_without_their_cookies(headers, query):
+    allowed, scope = await through_origin_check(scope_for("/hubs/test", headers, query))
+    assert allowed and scope is not None
+    assert [name for name, _ in scope["headers"] if name == b"cookie"] == []
+
+
+@override_settings(CORS_ALLOW_ALL_ORIGINS=True, CORS_ALLOWED_ORIGINS=[TRUSTED])
+async def test_allow_all_keeps_cookies_for_listed_and_same_origin_pages():
+    for origin in (TRUSTED.encode(), b"http://testserver"):
+        headers = [(b"host", b"testserver"), (b"origin", origin), SESSION_COOKIE]
+        allowed, scope = await through_origin_check(scope_for("/hubs/test", headers))
+        assert allowed and scope is not None and SESSION_COOKIE in scope["headers"]

@@ -67,9 +67,10 @@ def start(kind: str, live_db: Path, log_dir: Path, **env: str) -> SecureServer:
 class Page(ThreadingHTTPServer):
     """A web page on its own origin, with the official browser client, that reports back."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "localhost", script: str = "") -> None:
         super().__init__(("127.0.0.1", 0), PageHandler)
-        self.origin = f"http://localhost:{self.server_address[1]}"  # another host and port than the hub's
+        self.origin = f"http://{host}:{self.server_address[1]}"  # another port than the hub's, by default another host
+        self.script = script or PAGE_SCRIPT
         self.config: dict[str, Any] = {}
         self.reports: list[dict[str, Any]] = []
         self.reported = threading.Event()
@@ -118,7 +119,7 @@ class PageHandler(BaseHTTPRequestHandler):
             config = json.dumps(self.server.config)
             page = (
                 f'<!doctype html><script id="config" type="application/json">{config}</script>'
-                f'<script src="/signalr.js"></script><script>{PAGE_SCRIPT}</script>'
+                f'<script src="/signalr.js"></script><script>{self.server.script}</script>'
             )
             self.answer(page.encode(), "text/html")
 
@@ -543,3 +544,303 @@ async def test_max_parallel_invocations(limited):
     assert second["result"] == 3
     await busy.close()
     await other.close()
+
+
+# --- CORS_ALLOW_ALL_ORIGINS: any origin, never with the visitor's cookies -------------------------
+
+FOREIGN = "http://foreign.example"
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def session_cookie(answer: Any) -> str:
+    from http.cookies import SimpleCookie
+
+    cookies: SimpleCookie = SimpleCookie()
+    for value in answer.get_all("Set-Cookie") or ():
+        cookies.load(value)
+    return cookies["sessionid"].value
+
+
+def log_in(server: SecureServer, username: str = "alice") -> str:
+    """Log in as a browser does (a form POST); the session cookie it sets."""
+    body = f"username={username}&password={username}-pw".encode()
+    status, answer, _ = http("POST", f"{server.url}/login/", FORM, body)
+    assert status == 200
+    return session_cookie(answer)
+
+
+@pytest.fixture(scope="module", params=["daphne", "uvicorn", "runserver"])
+def allow_all(request: pytest.FixtureRequest, live_db: Path, log_dir: Path) -> Iterator[SecureServer]:
+    """``CORS_ALLOW_ALL_ORIGINS = True`` on a site with session logins (runserver needs E008 silenced)."""
+    live = start(request.param, live_db, log_dir, HUBS_TEST_CORS_ALL="1", HUBS_TEST_SILENCE_E008="1")
+    yield live
+    live.stop()
+
+
+async def test_allow_all_refuses_a_cross_site_upgrade_with_only_the_session_cookie(allow_all, alice_id):
+    cookie = {"Cookie": f"sessionid={log_in(allow_all)}"}
+    url = f"{allow_all.ws_url}/hubs/private"
+    # The site's own page: the cookie is the visitor's login.
+    hub = await RawHub.open(url, origin=allow_all.url, additional_headers=cookie)
+    assert await hub.invoke("whoami") == str(alice_id)
+    await hub.close()
+    # A foreign page whose only credential is the cookie the browser added: refused before any hub code.
+    assert await refused_status(url, origin=FOREIGN, additional_headers=cookie) == 403
+    assert await refused_status(f"{allow_all.ws_url}/hubs/test", origin=FOREIGN, additional_headers=cookie) == 403
+    log = wait_for_log(allow_all, f"origin '{FOREIGN}' not allowed (CORS_ALLOW_ALL_ORIGINS trusts no origin")
+    assert f"origin '{FOREIGN}' not allowed (CORS_ALLOW_ALL_ORIGINS trusts no origin" in log
+
+
+async def test_allow_all_accepts_a_foreign_upgrade_with_a_token(allow_all, alice_id, bob_id):
+    # Browsers never add a token on their own: the page had it, so the origin does not matter.
+    # The cookie sent along is not used: the connection is the token's user, never the session's.
+    cookie = {"Cookie": f"sessionid={log_in(allow_all, 'bob')}"}
+    token = token_for(alice_id)
+    hub = await RawHub.open(
+        f"{allow_all.ws_url}/hubs/private?access_token={token}", origin=FOREIGN, additional_headers=cookie
+    )
+    assert await hub.invoke("whoami") == str(alice_id) != str(bob_id)
+    await hub.close()
+    # Without cookie or token a foreign page connects anonymously, where the hub allows it.
+    anonymous = await RawHub.open(f"{allow_all.ws_url}/hubs/test", origin=FOREIGN)
+    assert await anonymous.invoke("whoami") is None
+    await anonymous.close()
+
+
+def test_allow_all_cors_answers(allow_all, alice_id):
+    def grant(headers: Any) -> tuple[str | None, str | None]:
+        return headers.get("Access-Control-Allow-Origin"), headers.get("Access-Control-Allow-Credentials")
+
+    negotiate_url = f"{allow_all.url}/hubs/test/negotiate?negotiateVersion=1"
+    signalr_headers = "x-requested-with,x-signalr-user-agent"
+    preflight = {"Origin": FOREIGN, "Access-Control-Request-Method": "POST"}
+    # What a cookie-only client asks: "*", no credentials; the browser keeps the answer from the page.
+    status, headers, _ = http(
+        "OPTIONS", negotiate_url, {**preflight, "Access-Control-Request-Headers": signalr_headers}
+    )
+    assert status == 200 and grant(headers) == ("*", None)
+    cookie = f"sessionid={log_in(allow_all)}"
+    status, headers, _ = http("POST", negotiate_url, {"Origin": FOREIGN, "Cookie": cookie}, b"")
+    assert status == 200 and grant(headers) == ("*", None)
+    # A token client: the origin with credentials (the JS client sends them by default).
+    asks = {**preflight, "Access-Control-Request-Headers": f"{signalr_headers},authorization"}
+    status, headers, _ = http("OPTIONS", negotiate_url, asks)
+    assert status == 200 and grant(headers) == (FOREIGN, "true")
+    bearer = {"Origin": FOREIGN, "Cookie": cookie, "Authorization": f"Bearer {token_for(alice_id)}"}
+    status, headers, _ = http("POST", negotiate_url, bearer, b"")
+    assert status == 200 and grant(headers) == (FOREIGN, "true")
+
+
+def test_allow_all_in_a_real_browser(allow_all, pages, alice_id, tmp_path):
+    # The official browser client on a foreign page, with its default withCredentials: the
+    # token's preflight and negotiate get the origin with credentials, so it connects; the
+    # direct socket carries no token and (no login on that page) no session cookie: anonymous.
+    page = pages["untrusted"]
+    page.config = {"hubBase": allow_all.url, "token": token_for(alice_id)}
+    report = open_in_browser(page, tmp_path)
+    assert report["negotiated"] == {"connected": True, "result": str(alice_id)}
+    assert report["direct"] == {"connected": True, "result": None}
+
+
+HIJACK_SCRIPT = """
+const config = JSON.parse(document.getElementById("config").textContent);
+(async () => {
+  // The visitor logs in on the hub's site (here from this page: a same-site request, so
+  // the browser keeps the session cookie, which is not bound to a port)...
+  await fetch(config.hubBase + "/login/", {
+    method: "POST", mode: "no-cors", credentials: "include",
+    body: new URLSearchParams({ username: "alice", password: "alice-pw" }),
+  });
+  // ...and this other origin opens a socket with no token: the browser adds that cookie.
+  const connection = new signalR.HubConnectionBuilder()
+    .withUrl(config.hubBase + "/hubs/private", { skipNegotiation: true, transport: signalR.HttpTransportType.WebSockets })
+    .configureLogging(signalR.LogLevel.None)
+    .build();
+  let report;
+  try {
+    await connection.start();
+    report = { connected: true, result: await connection.invoke("whoami") };
+    await connection.stop();
+  } catch (error) {
+    report = { connected: false, error: error.message };
+  }
+  await fetch("/report", { method: "POST", body: JSON.stringify(report) });
+})();
+"""
+
+
+def test_allow_all_stops_a_real_browser_hijack_from_another_origin_of_the_site(allow_all, alice_id, tmp_path):
+    # A page on the same host, another port: the same site, so SameSite=Lax does not keep the
+    # cookie off its upgrade; only the origin check can.
+    page = Page(host="127.0.0.1", script=HIJACK_SCRIPT)
+    try:
+        page.config = {"hubBase": allow_all.url}
+        report = open_in_browser(page, tmp_path)
+    finally:
+        page.shutdown()
+        page.server_close()
+    assert report["connected"] is False, report
+    assert "WebSocket failed to connect" in report["error"]
+    log = wait_for_log(allow_all, f"origin '{page.origin}' not allowed (CORS_ALLOW_ALL_ORIGINS trusts no origin")
+    assert f"origin '{page.origin}' not allowed (CORS_ALLOW_ALL_ORIGINS" in log
+
+
+@pytest.fixture(scope="module")
+def bob_id(live_db: Path) -> int:
+    with sqlite3.connect(live_db) as db:
+        return db.execute("SELECT id FROM auth_user WHERE username = 'bob'").fetchone()[0]
+
+
+# --- a site on an IPv6 literal -------------------------------------------------------------------
+
+
+class Ipv6Server(SecureServer):
+    """Bound on ``[::1]`` only: the site's own origin is ``http://[::1]:PORT``."""
+
+    def command(self) -> list[str]:
+        if self.kind == "daphne":
+            return [PYTHON, "-m", "django_hubs.daphne", "-b", "::1", "-p", str(self.port), self.app]
+        if self.kind == "runserver":
+            return [PYTHON, "-m", "django", "runserver", f"[::1]:{self.port}", "--noreload"]
+        return [str(part) if part != "127.0.0.1" else "::1" for part in super().command()]
+
+    @property
+    def url(self) -> str:
+        return f"http://[::1]:{self.port}"
+
+    def start(self) -> Ipv6Server:
+        import socket
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open by the child
+        self.process = subprocess.Popen(
+            self.command(), cwd=self.env["PYTHONPATH"], env=self.env, stdout=log, stderr=log
+        )
+        log.close()
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.process.poll() is None, f"the server exited:\n{self.log()}"
+            with socket.socket(socket.AF_INET6) as probe:
+                if probe.connect_ex(("::1", self.port)) == 0:
+                    return self
+            assert time.monotonic() < deadline, f"nothing listens on [::1]:{self.port}"
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn", "runserver"])
+async def test_a_site_on_an_ipv6_literal_accepts_its_own_pages(kind, live_db, log_dir):
+    env = {"HUBS_TEST_DB": str(live_db), "HUBS_TEST_URLCONF": "tests.interop.security_urls"}
+    if kind == "runserver":
+        env["HUBS_TEST_RUNSERVER"] = "1"
+    server = Ipv6Server(kind, log_dir, env=env).start()
+    try:
+        url = f"{server.ws_url}/hubs/test"
+        hub = await RawHub.open(url, origin=server.url)  # Host: [::1]:PORT, Origin: http://[::1]:PORT
+        assert await hub.invoke("add", 1, 2) == 3
+        await hub.close()
+        # An Origin without the port names port 80: another origin, as browsers define it.
+        assert await refused_status(url, origin="http://[::1]") == 403
+        assert await refused_status(url, origin=f"http://[::2]:{server.port}") == 403
+    finally:
+        server.stop()
+
+
+# --- a logout ends the session's hub connections -------------------------------------------------
+
+
+async def test_logout_in_another_request_closes_the_sessions_hub_connection(server, alice_id):
+    cookie = {"Cookie": f"sessionid={log_in(server)}"}
+    url = f"{server.ws_url}/hubs/private"
+    hub = await RawHub.open(url, origin=server.url, additional_headers=cookie)
+    assert await hub.invoke("whoami") == str(alice_id)
+    # The browser logs out in another tab: a request of its own, to a Django view.
+    assert http("POST", f"{server.url}/logout/", cookie, b"")[0] == 200
+    assert await hub.next() == {"type": 7}  # no error, no allowReconnect: onclose, no silent reconnect
+    assert await hub.closed()
+    # The cookie logs no one in any more: the hub that needs a user refuses it.
+    assert await refused_status(url, origin=server.url, additional_headers=cookie) == refusal(server, 401)
+    log = wait_for_log(server, "its session ended (the user logged out)")
+    assert "its session ended (the user logged out)" in log
+    assert cookie["Cookie"].split("=")[1] not in log
+
+
+def test_logout_ends_a_server_sent_events_stream(server, alice_id):
+    # Sends and polls are checked against the user on every request; an SSE stream is one
+    # request that would go on delivering to the logged-out browser.
+    from http.client import HTTPConnection
+
+    cookie = {"Cookie": f"sessionid={log_in(server)}"}
+    status, _, body = http("POST", f"{server.url}/hubs/private/negotiate?negotiateVersion=1", cookie, b"")
+    assert status == 200
+    path = f"/hubs/private?id={json.loads(body)['connectionToken']}"
+    stream = HTTPConnection("127.0.0.1", server.port, timeout=10)
+    stream.request("GET", path, headers={**cookie, "Accept": "text/event-stream"})
+    response = stream.getresponse()
+    assert response.status == 200
+
+    def events() -> Iterator[Any]:
+        for line in iter(response.readline, b""):
+            if line.startswith(b"data: "):
+                yield from (json.loads(r) for r in line[len(b"data: ") :].decode().rstrip("\r\n").split(RS) if r)
+
+    received = events()
+    handshake = json.dumps({"protocol": "json", "version": 1}) + RS
+    assert http("POST", f"{server.url}{path}", cookie, handshake.encode())[0] == 200
+    assert next(received) == {}
+    invocation = json.dumps({"type": 1, "invocationId": "1", "target": "whoami", "arguments": []}) + RS
+    assert http("POST", f"{server.url}{path}", cookie, invocation.encode())[0] == 200
+    assert next(received) == {"type": 3, "invocationId": "1", "result": str(alice_id)}
+    assert http("POST", f"{server.url}/logout/", cookie, b"")[0] == 200
+    assert next(received) == {"type": 7}
+    assert list(received) == []  # and the stream ends
+    stream.close()
+
+
+async def test_a_password_change_closes_the_connections_of_the_sessions_it_ended(server, alice_id):
+    url = f"{server.ws_url}/hubs/private"
+    mine, other = {"Cookie": f"sessionid={log_in(server)}"}, {"Cookie": f"sessionid={log_in(server)}"}
+    hubs = [await RawHub.open(url, origin=server.url, additional_headers=cookie) for cookie in (mine, other)]
+    for hub in hubs:
+        assert await hub.invoke("whoami") == str(alice_id)
+    # The same password again: a new salt, so a new session auth hash, as with any change.
+    status, answer, _ = http("POST", f"{server.url}/password/", {**mine, **FORM}, b"password=alice-pw")
+    assert status == 200
+    for hub in hubs:
+        assert await hub.next() == {"type": 7, "allowReconnect": True}
+        assert await hub.closed()
+    # The browser that changed it got a new cookie and stays logged in; the other one is out.
+    again = await RawHub.open(
+        url, origin=server.url, additional_headers={"Cookie": f"sessionid={session_cookie(answer)}"}
+    )
+    assert await again.invoke("whoami") == str(alice_id)
+    await again.close()
+    assert await refused_status(url, origin=server.url, additional_headers=other) == refusal(server, 401)
+    assert "the user's password changed" in wait_for_log(server, "the user's password changed")
+
+
+async def test_logout_and_password_change_reach_connections_held_by_another_process(live_db, log_dir, alice_id):
+    from .live import RedisServer
+
+    redis = RedisServer(log_dir).start()
+    servers = [start(kind, live_db, log_dir, HUBS_TEST_REDIS_URL=redis.url) for kind in ("daphne", "uvicorn")]
+    try:
+        views, hubs = servers
+        cookie = {"Cookie": f"sessionid={log_in(views)}"}
+        hub = await RawHub.open(f"{hubs.ws_url}/hubs/private", origin=hubs.url, additional_headers=cookie)
+        assert await hub.invoke("whoami") == str(alice_id)
+        # The logout view runs in one process; the socket is held by the other.
+        assert http("POST", f"{views.url}/logout/", cookie, b"")[0] == 200
+        assert await hub.next() == {"type": 7}
+        assert await hub.closed()
+        # Likewise a password change.
+        cookie = {"Cookie": f"sessionid={log_in(views)}"}
+        hub = await RawHub.open(f"{hubs.ws_url}/hubs/private", origin=hubs.url, additional_headers=cookie)
+        assert await hub.invoke("whoami") == str(alice_id)
+        assert http("POST", f"{views.url}/password/", {**cookie, **FORM}, b"password=alice-pw")[0] == 200
+        assert await hub.next() == {"type": 7, "allowReconnect": True}
+        assert await hub.closed()
+    finally:
+        for live in servers:
+            live.stop()
+        redis.stop()
