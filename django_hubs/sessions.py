@@ -204,9 +204,9 @@ def _close_stale(connection: HubConnection) -> None:
 
 
 async def _close_stale_remote(lifetime: HubLifetimeManager, user: str, auth_hash: str) -> None:
-    from channels.db import database_sync_to_async
+    from .threads import run_auth
 
-    for connection in await database_sync_to_async(_stale)(_candidates(lifetime, user), auth_hash):
+    for connection in await run_auth(_stale, _candidates(lifetime, user), auth_hash):
         _close_stale(connection)
 
 
