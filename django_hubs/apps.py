@@ -13,5 +13,6 @@ class DjangoHubsConfig(AppConfig):
 
         checks.register(check_settings, checks.Tags.security)
         checks.register(check_security, checks.Tags.security)
-        # Servers configure their loggers before loading the app: cover them now.
+        # Servers configure their loggers before loading the app: cover them now, and
+        # every record made from now on, whatever reconfigures logging later.
         hubs_logging.install()

@@ -12,10 +12,17 @@ def get_asgi_application(websocket: Any = None, http: Any = None) -> Any:
     consumers); ``http`` replaces Django's own ASGI handler.
     """
     import django
-    from django.core.asgi import get_asgi_application as django_asgi_application
+    from django.apps import apps
 
-    django.setup(set_prefix=False)
-    http_app = http if http is not None else django_asgi_application()
+    # Once: each django.setup() re-applies LOGGING with new handler objects (Django's own
+    # get_asgi_application() would run a second one, runserver has run one already).
+    if not apps.ready:
+        django.setup(set_prefix=False)
+    if http is None:
+        from django.core.handlers.asgi import ASGIHandler
+
+        http = ASGIHandler()
+    http_app = http
 
     from channels.routing import ProtocolTypeRouter
 

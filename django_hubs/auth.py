@@ -22,8 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from channels.auth import AuthMiddleware, UserLazyObject
-from channels.db import database_sync_to_async
+from channels.auth import AuthMiddleware, UserLazyObject, get_user
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -32,6 +31,7 @@ from rest_framework_simplejwt.settings import api_settings
 
 from .endpoints import find_endpoint
 from .origins import scope_header, scope_path
+from .threads import run_auth
 from .transports.query import query_value, scope_query
 from .transports.request import request_user
 from .transports.websocket import deny
@@ -101,7 +101,9 @@ def validate_token(raw_token: bytes) -> Identity:
     return Identity(user, float(exp) if exp is not None else None)
 
 
-_validate_token_async = database_sync_to_async(validate_token)
+async def _validate_token_async(raw_token: bytes) -> Identity:
+    """In the authentication threads: a connect never waits behind sync hub methods."""
+    return await run_auth(validate_token, raw_token)
 
 
 # --- ASGI scopes (WebSocket upgrades) -------------------------------------------------
@@ -157,8 +159,10 @@ class SessionAuthMiddleware(AuthMiddleware):
     """Channels' session login, for connections that did not authenticate with a token."""
 
     async def resolve_scope(self, scope: dict[str, Any]) -> None:
-        if isinstance(scope["user"], UserLazyObject):
-            await super().resolve_scope(scope)
+        """Channels' ``get_user``, in the authentication threads rather than Channels' one shared thread."""
+        user = scope["user"]
+        if isinstance(user, UserLazyObject):
+            user._wrapped = await run_auth(get_user.func, scope)
 
 
 def HubsAuthMiddlewareStack(inner: Any) -> Any:

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .errors import BINDING_ARGUMENTS
+from .errors import BINDING_ARGUMENTS, HubError
 from .hub import fold
 
 Converter = Callable[[Any], Any]
@@ -428,7 +428,9 @@ def _dataclass(hint: type) -> Converter:
                 raise exc.at(f".{field.name}") from None
         try:
             return hint(**arguments)
-        except (TypeError, ValueError) as exc:  # __post_init__ validation
+        except HubError:  # its message is meant for the client: it passes through
+            raise
+        except Exception as exc:  # __post_init__ validation, of any kind (ValidationError, KeyError, ...)
             raise BindingError(f"{hint.__name__} refused the value ({exc})") from None
 
     return convert

@@ -93,6 +93,8 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "HUBS_STATEFUL_RECONNECT": _is_bool,
     **{name: _is_duration for name in conf.DURATIONS},
     "HUBS_MAX_PARALLEL_INVOCATIONS": _is_count,
+    "HUBS_SYNC_THREADS": _is_count,
+    "HUBS_AUTH_THREADS": _is_count,
     "HUBS_STREAM_BUFFER_CAPACITY": _is_count,
     "HUBS_STATEFUL_RECONNECT_BUFFER_SIZE": _is_count,
     "HUBS_MAX_MESSAGE_SIZE": _is_size_or_none,

@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     "HUBS_TRANSPORT_SEND_TIMEOUT": 10.0,
     "HUBS_REDACTED_QUERY_PARAMS": ("access_token",),
     "HUBS_FILTERS": (),
+    #: Process-wide, not per hub: the threads of sync hub methods and of auth checks (django_hubs.threads).
+    "HUBS_SYNC_THREADS": 16,
+    "HUBS_AUTH_THREADS": 4,
 }
 
 DURATIONS = {

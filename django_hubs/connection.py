@@ -17,6 +17,7 @@ from .dispatcher import Dispatcher
 from .errors import HubError
 from .heartbeat import heartbeat
 from .hub import HubCallerContext
+from .logging import printable
 from .protocol import PROTOCOLS, HubProtocol
 from .protocol.errors import MessageTooLargeError, ProtocolError
 from .protocol.handshake import (
@@ -219,7 +220,8 @@ class HubConnection:
         return True
 
     def _refuse_handshake(self, text: str, reason: str | None = None) -> None:
-        logger.info("handshake refused for %s: %s", self.connection_id, reason or text)
+        # The text names the client's protocol: escaped, so a newline in it cannot forge a log line.
+        logger.info("handshake refused for %s: %s", self.connection_id, printable(reason or text))
         self.outbox.put(handshake_error(text))
         self.state = State.CLOSING
         self.outbox.close()

@@ -1,11 +1,11 @@
-"""``python -m django_hubs.daphne``: the ``daphne`` command, with tokens redacted from its access log.
+"""``python -m django_hubs.daphne``: the ``daphne`` command, with backpressure and a redacted access log.
 
 daphne's command line writes its access log straight to a stream (stdout, or the
-``--access-log`` file), not through ``logging``, so no logging filter can reach it, and
-its HTTP lines carry the full URL: ``GET /hubs/chat?id=...&access_token=...``. This
-entry point takes exactly daphne's arguments and runs daphne's own server, with the
-access logger wrapped so that every line goes through :func:`django_hubs.logging.redact`.
-(``manage.py runserver`` logs through ``logging`` and is covered by the filter alone.)
+``--access-log`` file), not through ``logging``, and its HTTP lines carry the full URL:
+``GET /hubs/chat?id=...&access_token=...``. Under plain ``daphne`` the app's ``ready()``
+already replaces that writer (:func:`django_hubs.logging.cover_daphne_access_log`); this
+entry point, which takes exactly daphne's arguments and runs daphne's own server, also
+wraps the access logger it hands to the server, whatever application it loads.
 
 It also gives daphne backpressure. daphne's ``send`` never waits: what a client does not
 read piles up in Twisted's write buffer, without bound. Here ``websocket.send`` and

@@ -11,8 +11,6 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from channels.db import database_sync_to_async
-
 from . import errors
 from .aio import in_context
 from .binding import BindingError, converter, mismatch_text
@@ -40,6 +38,7 @@ from .protocol.messages import (
     StreamItemMessage,
 )
 from .slots import InvocationSlots
+from .threads import run_hub_method
 
 if TYPE_CHECKING:
     from .connection import HubConnection
@@ -181,7 +180,7 @@ class Dispatcher:
             return None
         try:
             arguments = self._bind(method, message.arguments)
-        except (InvalidDataError, HubError) as exc:  # HubError: a dataclass's __post_init__ refused a value
+        except Exception as exc:  # whatever a value's own validation raises, it fails this call only
             logger.info("%s: cannot bind arguments of %r: %s", self.connection.connection_id, target, exc)
             self.metrics.rejected(method.name)
             self._error(invocation_id, errors.error_text(errors.binding_failed(target), exc, self.detailed))
@@ -309,7 +308,7 @@ class Dispatcher:
     async def _call(self, method: HubMethod, arguments: list[Any]) -> Any:
         if method.is_async:
             return await method.function(self.hub, *arguments)
-        return await database_sync_to_async(method.function)(self.hub, *arguments)
+        return await run_hub_method(method.function, self.hub, *arguments)
 
     async def _start_stream(self, method: HubMethod, arguments: list[Any]) -> Any:
         """A streaming method's async iterator (not iterated yet)."""

@@ -49,6 +49,7 @@ from django.utils.module_loading import import_string
 
 from .errors import HubError, exception_name
 from .hub import fold
+from .logging import redact
 
 if TYPE_CHECKING:
     from .hub import Hub, HubCallerContext, HubMethod
@@ -327,6 +328,25 @@ def _digest(text: str) -> str:
 # --- logging invocations ---------------------------------------------------------------------
 
 
+class RedactingRepr(reprlib.Repr):
+    """``reprlib`` with tokens redacted before shortening: shortening keeps a string's head and
+    tail, and a JWT cut in its middle is no longer recognisable but keeps its signature."""
+
+    def repr_str(self, x: str, level: int) -> str:
+        return super().repr_str(redact(x), level)
+
+    def repr_instance(self, x: Any, level: int) -> str:
+        try:
+            text = redact(repr(x))
+        except Exception:  # a broken __repr__: reprlib's own placeholder
+            return super().repr_instance(x, level)
+        if len(text) > self.maxother:
+            head = max(0, (self.maxother - 3) // 2)
+            tail = max(0, self.maxother - 3 - head)
+            text = text[:head] + self.fillvalue + text[len(text) - tail :]
+        return text
+
+
 class InvocationLoggerFilter(HubFilter):
     """One log line per invocation: hub, method, outcome, duration, connection and user.
 
@@ -349,7 +369,7 @@ class InvocationLoggerFilter(HubFilter):
         self.level = resolved
         self.logger = logging.getLogger(logger)
         self.arguments = arguments
-        self._repr = reprlib.Repr()
+        self._repr = RedactingRepr()
         self._repr.maxstring = self._repr.maxother = max_argument_length
         self.max_argument_length = max_argument_length
 
@@ -394,8 +414,8 @@ class InvocationLoggerFilter(HubFilter):
         milliseconds = (time.perf_counter() - started) * 1000
         extra = f" items={items}" if items is not None else ""
         if self.arguments:
-            text = self._repr.repr(invocation.arguments)
-            extra += f" arguments={text[: self.max_argument_length]}"
+            text = redact(self._repr.repr(invocation.arguments))
+            extra += f" arguments={redact(text[: self.max_argument_length])}"
         self.logger.log(
             self.level,
             "invoked %s.%s outcome=%s duration=%.1fms connection=%s user=%s%s",

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from asgiref.sync import sync_to_async
+from .threads import run_auth
 
 if TYPE_CHECKING:
     from .clients import GroupManager, HubCallerClients
@@ -30,12 +30,14 @@ class Requirement:
     test: Callable[[Any], Any] | None = None
 
     async def allows(self, user: Any) -> bool:
+        """Sync checks (``has_perms``, a plain ``def`` predicate) may use the ORM: they run in a thread."""
         if user is None or not getattr(user, "is_authenticated", False):
             return False
-        if self.perms and not await sync_to_async(user.has_perms)(self.perms):
+        if self.perms and not await run_auth(user.has_perms, self.perms):
             return False
         if self.test is not None:
-            outcome = self.test(user)
+            test = self.test
+            outcome = test(user) if inspect.iscoroutinefunction(test) else await run_auth(test, user)
             if inspect.isawaitable(outcome):
                 outcome = await outcome
             return bool(outcome)

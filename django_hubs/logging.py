@@ -2,19 +2,23 @@
 
 Browsers must send their bearer token in the URL of WebSocket and Server-Sent Events
 requests (``?access_token=...``), and servers log request URLs: uvicorn's access log,
-daphne's, ``runserver``'s, Django's error reports. :class:`RedactTokensFilter` replaces
-the value of every query parameter named in ``HUBS_REDACTED_QUERY_PARAMS``, any
-connection token (``id=`` and 22 URL-safe characters: it grants use of a live
-connection), and any ``Bearer`` credential or JWT-shaped string with ``[REDACTED]``
-wherever a record can carry it: the message, its arguments, the exception text, and
-the ``request`` / ``scope`` objects handlers such as ``AdminEmailHandler`` read.
+daphne's, ``runserver``'s, Django's error reports. :func:`redact` replaces with
+``[REDACTED]`` the value of every query parameter named in ``HUBS_REDACTED_QUERY_PARAMS``
+(also when the name, ``=`` or the value are percent-encoded), any connection token
+(``id=`` and 22 URL-safe characters: it grants use of a live connection), and any
+``Bearer`` credential or JWT-shaped string. It is linear in its input: it runs on
+client-chosen text (paths, method names, origins) in every request line.
 
-A filter attached to a logger only sees records created on that very logger, not
-those propagated from its children; one attached to a handler sees every record the
-handler writes. :func:`install` (run by the app's ``ready()``) therefore attaches it to
-the loggers that carry request lines *and* to every handler those records reach.
-daphne's command-line access log is not written through ``logging`` at all: run
-``python -m django_hubs.daphne`` (same arguments as ``daphne``) to redact it too.
+Records are cleaned where they are made, not where they are written: :func:`install`
+(run by the app's ``ready()``) wraps the log-record factory, so the message, its
+arguments, the exception text and the stack of every record of every logger are clean
+whatever handlers exist now or later. Django re-applies ``LOGGING`` with new handler
+objects on every ``django.setup()`` (and ASGI entry points call it again); the factory
+does not depend on them. The ``request`` / ``scope`` attributes that handlers such as
+``AdminEmailHandler`` read are added after the factory ran, so :class:`RedactTokensFilter`
+also sits on the server loggers and on every handler their records reach, re-attached
+after each of Django's logging configurations. daphne's command-line access log is not
+written through ``logging``: :func:`cover_daphne_access_log` wraps it.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ import copy
 import functools
 import logging
 import re
-from collections.abc import Iterable
+import sys
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import unquote
 
 REDACTED = "[REDACTED]"
 _DONE = re.escape(REDACTED)  # redacting twice changes nothing
@@ -38,48 +45,142 @@ REQUEST_LOGGERS = (
     "uvicorn.error",
     "django",
     "django.request",
+    "django.security",
     "django.server",
     "django_hubs",
 )
 
-_BEARER = re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9\-._~+/]+=*")
-#: Three base64url segments, the first one a JSON object (``{"`` encodes as ``eyJ``).
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-#: A connection token in ``id=`` (22 base64url characters, spec 1.4): it grants use of a live connection.
-_CONNECTION_TOKEN = re.compile(r"((?:^|[?&;])id=)[A-Za-z0-9_-]{22}(?=$|[&#\s\"'<>])")
 _AUTH_HEADER_NAMES = {"authorization", "http_authorization"}
 _MAX_DEPTH = 4
 
+# Every pattern below is linear in its input: each quantified run is followed by a
+# character it cannot contain, and runs that could be rescanned from many start
+# positions (a JWT's base64url segments) are found once, from the start of the run.
+
+#: ``Bearer <credential>``, also with a percent-encoded space.
+_BEARER = re.compile(r"(?i)(\bbearer(?:\s|%20)+)[A-Za-z0-9\-._~+/]+=*")
+#: A run of base64url characters, dots and percent escapes holding ``eyJ`` (``{"``), from its first character.
+_JWT_RUN = re.compile(r"(?i)(?<![A-Za-z0-9_.%\-])[A-Za-z0-9_.%\-]*?(?:e|%65)(?:y|%79)(?:j|%4a)[A-Za-z0-9_.%\-]*")
+#: ``id=`` after ``?``, ``&`` or ``;`` (percent-encoded too) and its value; a connection token is
+#: 22 base64url characters.
+_CONNECTION_TOKEN = re.compile(
+    r"(?i)((?:^|[?&;]|%3f|%26|%3b)(?:i|%69)(?:d|%64)(?:=|%3d))((?:[A-Za-z0-9_.~\-]|%[0-9a-f]{2})+)"
+)
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")
+_ENCODED_ID = r"(?:i|%69)(?:d|%64)(?:=|%3d)"
+_ENCODED_JWT = r"(?:e|%65)(?:y|%79)(?:j|%4a)"
+
+
+_names: tuple[str, ...] | None = None  # read once: the factory runs for every record of every logger
+
 
 def redacted_names() -> tuple[str, ...]:
+    global _names
+    if _names is not None:
+        return _names
     from .conf import redacted_query_params
 
     try:
-        return tuple(str(name) for name in redacted_query_params())
+        _names = tuple(str(name) for name in redacted_query_params())
     except Exception:  # settings unusable (not configured yet): still redact the default
         return ("access_token",)
+    return _names
+
+
+def _forget_names(*, setting: str, **kwargs: Any) -> None:
+    global _names
+    if setting == "HUBS_REDACTED_QUERY_PARAMS":
+        _names = None
+
+
+def _encoded(name: str) -> str:
+    """A pattern for ``name`` with any of its characters percent-encoded, as servers decode them."""
+    parts = []
+    for char in name:
+        escapes = "".join(f"%{byte:02x}" for byte in char.encode())
+        parts.append(f"(?:{re.escape(char)}|{escapes})")
+    return "".join(parts)
 
 
 @functools.lru_cache(maxsize=8)
-def _patterns(names: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+def _patterns(names: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...]]:
+    """A quick test for anything :func:`redact` could change, and the name patterns."""
+    suspects = [r"bearer", _ENCODED_ID, _ENCODED_JWT]
     if not names:
-        return ()
-    alternatives = "|".join(re.escape(name) for name in names)
-    return (
+        return re.compile("(?i)" + "|".join(suspects)), ()
+    encoded = "|".join(_encoded(name) for name in names)
+    plain = "|".join(re.escape(name) for name in names)
+    suspects += [f"(?:{encoded})(?:=|%3d)", f"['\"](?:{plain})['\"]"]
+    return re.compile("(?i)" + "|".join(suspects)), (
         # name=value in a URL or query string, also percent-encoded inside another URL.
-        re.compile(rf"(?i)((?:{alternatives})(?:=|%3D))(?!{_DONE})[^&#\s\"'<>,]+"),
+        re.compile(rf"(?i)((?:{encoded})(?:=|%3d))(?!{_DONE})[^&#\s\"'<>,]+"),
         # 'name': 'value' and 'name': ['value'] in reprs of dicts and QueryDicts.
-        re.compile(rf"(?i)(['\"](?:{alternatives})['\"]\s*:\s*\[?\s*['\"])(?!{_DONE})[^'\"]+"),
+        re.compile(rf"(?i)(['\"](?:{plain})['\"]\s*:\s*\[?\s*['\"])(?!{_DONE})[^'\"]+"),
     )
 
 
+def _jwt_start(segment: str) -> int:
+    """Where a JWT's ``eyJ`` starts in a segment: its first ``eyJ`` after a word boundary, or -1."""
+    found = segment.find("eyJ")
+    while found > 0 and (segment[found - 1].isalnum() or segment[found - 1] == "_"):
+        found = segment.find("eyJ", found + 1)
+    return found
+
+
+def _without_jwts(run: str) -> str:
+    """``run`` with every ``eyJ<segment>.<segment>.<segment>`` replaced, segment by segment (linear)."""
+    segments = run.split(".")
+    pieces: list[str] = []
+    index = 0
+    while index < len(segments):
+        segment = segments[index]
+        start = _jwt_start(segment)
+        if start >= 0 and index + 2 < len(segments) and segments[index + 1]:
+            pieces.append(segment[:start] + REDACTED)
+            index += 3
+        else:
+            pieces.append(segment)
+            index += 1
+    return ".".join(pieces)
+
+
+def _jwt_run(match: re.Match[str]) -> str:
+    run = match.group()
+    if "%" not in run:
+        return _without_jwts(run)
+    # Percent-encoded (``%65yJ...`` authenticates as well): the whole run goes if it hides a JWT.
+    decoded = unquote(run)
+    return REDACTED if _without_jwts(decoded) != decoded else run
+
+
+def _connection_token(match: re.Match[str]) -> str:
+    value = match.group(2)
+    if _TOKEN_SHAPE.fullmatch(unquote(value) if "%" in value else value):
+        return match.group(1) + REDACTED
+    return match.group()
+
+
 def redact(text: str) -> str:
-    """``text`` with token values replaced by ``[REDACTED]``."""
-    for pattern in _patterns(redacted_names()):
+    """``text`` with token values replaced by ``[REDACTED]``; linear in ``len(text)``."""
+    suspect, name_patterns = _patterns(redacted_names())
+    if suspect.search(text) is None:  # the common case: one scan, nothing to do
+        return text
+    for pattern in name_patterns:
         text = pattern.sub(rf"\g<1>{REDACTED}", text)
-    text = _CONNECTION_TOKEN.sub(rf"\g<1>{REDACTED}", text)
+    text = _CONNECTION_TOKEN.sub(_connection_token, text)
     text = _BEARER.sub(rf"\g<1>{REDACTED}", text)
-    return _JWT.sub(REDACTED, text)
+    return _JWT_RUN.sub(_jwt_run, text)
+
+
+def is_connection_token(value: str) -> bool:
+    return _TOKEN_SHAPE.fullmatch(value) is not None
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, so client-chosen text cannot start a log line of its own."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def redact_bytes(data: bytes) -> bytes:
@@ -125,7 +226,11 @@ def redact_scope(scope: dict[str, Any]) -> dict[str, Any]:
 
 
 def redact_request(request: Any) -> Any:
-    """A shallow copy of a Django request whose ``GET``, ``META`` and scope hide the token."""
+    """A shallow copy of a Django request whose ``GET``, ``META`` and scope hide the tokens.
+
+    ``GET`` is what error mails list: the values of the named parameters go, and so do
+    connection tokens (``id``) and JWTs under any name.
+    """
     from django.http import HttpRequest
 
     if not isinstance(request, HttpRequest):
@@ -142,14 +247,90 @@ def redact_request(request: Any) -> Any:
     }
     get = request.GET.copy()
     for key in list(get):
+        values = get.getlist(key)
         if key.lower() in names:
-            get.setlist(key, [REDACTED] * len(get.getlist(key)))
+            get.setlist(key, [REDACTED] * len(values))
+        else:
+            get.setlist(key, [REDACTED if is_connection_token(value) else redact(value) for value in values])
     clean.GET = get
     clean.__dict__.pop("headers", None)  # a cached_property: rebuilt from the new META
     scope = getattr(request, "scope", None)
     if isinstance(scope, dict):
         clean.scope = redact_scope(scope)
     return clean
+
+
+_PLAIN = (str, int, float, type(None))
+
+
+def _plain_and_clean(record: logging.LogRecord) -> bool:
+    """Whether the message and arguments have nothing to redact, found with one scan of the message.
+
+    Plain arguments of a tuple are all in the message (``%`` formatting consumes every one).
+    """
+    args = record.args
+    if isinstance(record.msg, str) and (not args or (isinstance(args, tuple) and all(type(a) in _PLAIN for a in args))):
+        try:
+            message = record.msg % args if args else record.msg
+        except Exception:  # not a valid format: the slow path deals with it
+            return False
+        suspect, _ = _patterns(redacted_names())
+        return suspect.search(message) is None
+    return False
+
+
+def _clean_message(record: logging.LogRecord) -> None:
+    if not record.args:
+        record.msg = redact_value(record.msg)
+        return
+    # Arguments are cleaned one by one, so formatters that read them (uvicorn's
+    # access formatter unpacks five) keep working. The format string is left
+    # alone unless the token is in it: "access_token=%s" must keep its "%s".
+    record.args = redact_value(record.args)
+    try:
+        message = record.getMessage()
+    except Exception:  # not a valid format: clean it as text, logging reports the error later
+        record.msg = redact_value(record.msg)
+    else:
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+
+
+def clean_record(record: logging.LogRecord) -> None:
+    """Redact ``record`` in place: message, arguments, exception and stack text, ``request`` and ``scope``."""
+    if not _plain_and_clean(record):
+        _clean_message(record)
+    if record.exc_info and not record.exc_text:
+        text = logging.Formatter().formatException(record.exc_info)
+        cleaned = redact(text)
+        if cleaned != text:
+            record.exc_text = cleaned
+    elif record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    if hasattr(record, "request"):
+        record.request = redact_request(record.request)
+    scope = getattr(record, "scope", None)
+    if isinstance(scope, dict):
+        record.scope = redact_scope(scope)
+
+
+_WITHHELD = "[a log record was withheld: token redaction failed]"
+_cleaning = threading.local()  # str() of an argument may log: that record is not cleaned twice over
+
+
+def _clean_safely(record: logging.LogRecord) -> None:
+    if getattr(_cleaning, "active", False):
+        return
+    _cleaning.active = True
+    try:
+        clean_record(record)
+    except Exception:  # a log line must never be lost to redaction trouble, nor carry the token
+        record.msg, record.args, record.exc_info, record.exc_text = _WITHHELD, (), None, None
+    finally:
+        _cleaning.active = False
 
 
 class RedactTokensFilter(logging.Filter):
@@ -159,43 +340,30 @@ class RedactTokensFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            self._clean(record)
-        except Exception:  # a log line must never be lost to redaction trouble
-            record.msg, record.args = "[a log record was withheld: token redaction failed]", ()
+        _clean_safely(record)
         return True
 
-    @staticmethod
-    def _clean(record: logging.LogRecord) -> None:
-        if not record.args:
-            record.msg = redact_value(record.msg)
-        else:
-            # Arguments are cleaned one by one, so formatters that read them (uvicorn's
-            # access formatter unpacks five) keep working. The format string is left
-            # alone unless the token is in it: "access_token=%s" must keep its "%s".
-            record.args = redact_value(record.args)
-            try:
-                message = record.getMessage()
-            except Exception:  # not a valid format: clean it as text
-                record.msg = redact_value(record.msg)
-            else:
-                cleaned = redact(message)
-                if cleaned != message:
-                    record.msg, record.args = cleaned, ()
-        if record.exc_info and not record.exc_text:
-            text = logging.Formatter().formatException(record.exc_info)
-            cleaned = redact(text)
-            if cleaned != text:
-                record.exc_text = cleaned
-        elif record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        if hasattr(record, "request"):
-            record.request = redact_request(record.request)
-        scope = getattr(record, "scope", None)
-        if isinstance(scope, dict):
-            record.scope = redact_scope(scope)
+
+RecordFactory = Callable[..., logging.LogRecord]
+
+
+class RedactingRecordFactory:
+    """Wraps the log-record factory: every record of every logger is cleaned once it is made."""
+
+    def __init__(self, previous: RecordFactory) -> None:
+        self.previous = previous
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.previous(*args, **kwargs)
+        _clean_safely(record)
+        return record
+
+
+def install_record_factory() -> None:
+    """Make :class:`RedactingRecordFactory` the record factory (idempotent, keeps any other wrapper)."""
+    current = logging.getLogRecordFactory()
+    if not isinstance(current, RedactingRecordFactory):
+        logging.setLogRecordFactory(RedactingRecordFactory(current))
 
 
 _filter = RedactTokensFilter()
@@ -206,8 +374,12 @@ def _attach(target: logging.Filterer) -> None:
         target.addFilter(_filter)
 
 
-def install(loggers: Iterable[str] = REQUEST_LOGGERS) -> None:
-    """Attach the filter to ``loggers`` and to every handler their records reach (idempotent)."""
+def attach_filters(loggers: Iterable[str] = REQUEST_LOGGERS) -> None:
+    """The filter on ``loggers`` and on every handler their records reach (idempotent).
+
+    A logger's filter sees only records made on that very logger; a handler's sees those
+    of child loggers too (``django.security.DisallowedHost``, ``django_hubs.connection``).
+    """
     for name in loggers:
         logger: logging.Logger | None = logging.getLogger(name)
         assert logger is not None
@@ -222,3 +394,58 @@ def install(loggers: Iterable[str] = REQUEST_LOGGERS) -> None:
         _attach(handler)
     if logging.lastResort is not None:
         _attach(logging.lastResort)
+
+
+def _reattach_after_django_configures_logging() -> None:
+    """Every ``django.setup()`` re-applies ``LOGGING`` with new handlers: attach the filter to those too."""
+    from django.utils import log
+
+    original = log.configure_logging
+    if getattr(original, "redacts_tokens", False):
+        return
+
+    @functools.wraps(original)
+    def configure_logging(logging_config: Any, logging_settings: Any) -> None:
+        original(logging_config, logging_settings)
+        attach_filters()
+
+    configure_logging.redacts_tokens = True  # type: ignore[attr-defined]
+    log.configure_logging = configure_logging
+
+
+def cover_daphne_access_log() -> None:
+    """Redact the access log of the ``daphne`` command, when that command is what runs.
+
+    ``daphne.cli`` builds its ``AccessLogGenerator`` after importing the application, so
+    replacing the class there, from the app's ``ready()``, covers ``--access-log`` and
+    the default stdout log. Nothing is imported when daphne's command is not running.
+    """
+    cli = sys.modules.get("daphne.cli")
+    generator = getattr(cli, "AccessLogGenerator", None)
+    if cli is None or not isinstance(generator, type) or issubclass(generator, RedactingAccessLog):
+        return
+    setattr(cli, "AccessLogGenerator", redacting_access_log(generator))  # noqa: B010 - a module global
+
+
+class RedactingAccessLog:
+    """Marker base of :func:`redacting_access_log`'s classes."""
+
+
+def redacting_access_log(base: type) -> type:
+    """A subclass of daphne's ``AccessLogGenerator`` that redacts each action's details first."""
+
+    def __call__(self: Any, protocol: str, action: str, details: dict[str, Any]) -> None:
+        base.__call__(self, protocol, action, redact_value(details))
+
+    return type(f"Redacting{base.__name__}", (RedactingAccessLog, base), {"__call__": __call__})
+
+
+def install(loggers: Iterable[str] = REQUEST_LOGGERS) -> None:
+    """Redact every record from now on, whatever configures logging later (idempotent)."""
+    from django.core.signals import setting_changed
+
+    setting_changed.connect(_forget_names, dispatch_uid="django_hubs.logging.names")
+    install_record_factory()
+    attach_filters(loggers)
+    _reattach_after_django_configures_logging()
+    cover_daphne_access_log()

@@ -43,6 +43,9 @@ HUBS = {
     "hubs/typed": {"hub": "tests.testapp.typed.TypedHub", "DETAILED_ERRORS": True},
     # The reliability suite (tests/reliability): churn, hung methods, failing on_disconnected.
     "hubs/reliability": "tests.testapp.reliability.ReliabilityHub",
+    # Threads of sync methods, ORM predicates, binding errors (tests/test_threads.py, reliability).
+    "hubs/threads": "tests.testapp.threads.ThreadsHub",
+    "hubs/deleters": "tests.testapp.threads.DeletersHub",
 }
 
 # Live servers in the interop tests take short timeouts from the environment.
@@ -55,6 +58,8 @@ for _name in (
 ):
     if _name in os.environ:
         globals()[_name] = float(os.environ[_name])
+if "HUBS_SYNC_THREADS" in os.environ:
+    HUBS_SYNC_THREADS = int(os.environ["HUBS_SYNC_THREADS"])
 if "HUBS_MAX_PARALLEL_INVOCATIONS" in os.environ:
     HUBS_MAX_PARALLEL_INVOCATIONS = int(os.environ["HUBS_MAX_PARALLEL_INVOCATIONS"])
 if "HUBS_MAX_MESSAGE_SIZE" in os.environ:

@@ -17,6 +17,7 @@ from django.test import override_settings
 from django_hubs.binding import BindingError, check, converter, describe, mismatch_text
 from django_hubs.errors import HubError
 from django_hubs.testing import HubClient, HubInvocationError
+from tests.testapp.threads import Strict
 from tests.testapp.typed import Color, Event, Point, Priority
 
 UTC = datetime.UTC
@@ -166,6 +167,10 @@ def test_nested_and_recursive_dataclasses():
         ({"x": 1, "y": "2"}, Point, "at .y: expected int, got str"),
         ({"value": 1, "children": [{"value": "x"}]}, Tree, "at .children[0].value: expected int, got str"),
         ({"n": -1}, Positive, "Positive refused the value (n must be positive)"),
+        ({"kind": "key"}, Strict, "Strict refused the value ('key refused on purpose')"),
+        ({"kind": "validation"}, Strict, "Strict refused the value (['validation refused on purpose'])"),
+        ({"kind": "runtime"}, Strict, "Strict refused the value (runtime refused on purpose)"),
+        ([{"kind": "key"}], list[Strict], "at [0]: Strict refused the value ('key refused on purpose')"),
         ({"title": "Up"}, Movie, "missing required key 'year' of Movie"),
         ({"title": "Up", "year": 2009, "rating": "good"}, Movie, "at .rating: expected float, got str"),
     ],

@@ -113,6 +113,8 @@ def test_w006_access_token_not_redacted():
         ("HUBS_LONG_POLL_TIMEOUT", True),
         ("HUBS_MAX_PARALLEL_INVOCATIONS", 0),
         ("HUBS_MAX_PARALLEL_INVOCATIONS", 1.5),
+        ("HUBS_SYNC_THREADS", 0),
+        ("HUBS_AUTH_THREADS", "4"),
         ("HUBS_STREAM_BUFFER_CAPACITY", "10"),
         ("HUBS_MAX_MESSAGE_SIZE", 0),
         ("HUBS_MAX_MESSAGE_SIZE", "32k"),

@@ -1,6 +1,7 @@
 """RedactTokensFilter: tokens leave every part of a log record; request lines stay readable.
 
-The end-to-end proof (real servers, real access logs) is in tests/interop/test_security.py.
+The end-to-end proof (real servers as users run them, real access logs, a project's own
+LOGGING) is in tests/interop/test_logging_live.py and tests/interop/test_security.py.
 """
 
 from __future__ import annotations
@@ -8,12 +9,16 @@ from __future__ import annotations
 import io
 import logging
 import sys
+import time
 
 import pytest
+from django.core import mail
 from django.test import RequestFactory, override_settings
+from django.utils import log as django_log
 
 from django_hubs import logging as hubs_logging
 from django_hubs.daphne import RedactingServer, redacting
+from django_hubs.filters import InvocationLoggerFilter
 from django_hubs.logging import REDACTED, RedactTokensFilter, install, redact
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoxfQ.c2lnbmF0dXJl"
@@ -194,6 +199,19 @@ def test_the_app_installed_it_on_the_server_loggers() -> None:
     assert hubs_logging.REQUEST_LOGGERS
 
 
+def test_every_record_is_cleaned_when_it_is_made() -> None:
+    from django_hubs.logging import RedactingRecordFactory
+
+    assert isinstance(logging.getLogRecordFactory(), RedactingRecordFactory)  # ready() installed it
+    logger = logging.getLogger("hubs_nobody_configured.child")
+    dirty = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "GET %s", (f"/x?access_token={OPAQUE}",), None)
+    assert dirty.getMessage() == f"GET /x?access_token={REDACTED}"
+    # The fast path: a record with nothing to redact keeps its very arguments.
+    args = ("127.0.0.1:1", "GET", "/hubs/chat/negotiate?negotiateVersion=1", "1.1", 200)
+    plain = logger.makeRecord(logger.name, logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None)
+    assert plain.args is args
+
+
 def test_daphne_access_log_is_redacted() -> None:
     lines: list[tuple[str, str, dict]] = []
     log_action = redacting(lambda protocol, action, details: lines.append((protocol, action, details)))
@@ -215,3 +233,187 @@ def test_the_daphne_entry_point_wraps_the_access_logger() -> None:
     )
     assert OPAQUE not in stream.getvalue()
     assert f'"GET /hubs/chat?access_token={REDACTED}" 200' in stream.getvalue()
+
+
+# --- what issue #13 found under attack ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # Servers decode the query before they authenticate: encoded names, "=" and values count.
+        (f"/hubs/chat?access%5Ftoken=%65{TOKEN[1:]}", f"/hubs/chat?access%5Ftoken={REDACTED}"),
+        (f"/hubs/chat?%61ccess_token%3D{OPAQUE}", f"/hubs/chat?%61ccess_token%3D{REDACTED}"),
+        (f"/hubs/chat?%69d={CONNECTION_TOKEN}", f"/hubs/chat?%69d={REDACTED}"),
+        (f"/hubs/chat?id=%42{CONNECTION_TOKEN[1:]}&x=1", f"/hubs/chat?id={REDACTED}&x=1"),
+        (f"next=%2Fhubs%3Fid%3D{CONNECTION_TOKEN}", f"next=%2Fhubs%3Fid%3D{REDACTED}"),
+        (f"/x?t=%65{TOKEN[1:]}", f"/x?t={REDACTED}"),
+        (f"Authorization: Bearer%20{OPAQUE}", f"Authorization: Bearer%20{REDACTED}"),
+        # A JWT after any word boundary, and several in a row.
+        (f"x-{TOKEN}.{TOKEN}", f"x-{REDACTED}.{REDACTED}"),
+        (f"/a?t={TOKEN}&u={TOKEN}", f"/a?t={REDACTED}&u={REDACTED}"),
+        # Still left alone: ids that are not tokens, JWT-like text without three segments.
+        ("/articles?id=%34%32", "/articles?id=%34%32"),
+        ("eyJhbGciOiJIUzI1NiJ9.only-two", "eyJhbGciOiJIUzI1NiJ9.only-two"),
+    ],
+)
+def test_redact_encoded_and_repeated(line: str, expected: str) -> None:
+    assert redact(line) == expected
+
+
+ADVERSARIAL = {
+    "-eyJ repeated": "-eyJ",
+    "eyJ. repeated": "eyJ.",
+    "id= runs": "?id=",
+    "access_token= runs": "access_token=",
+    "percent-encoded": "access%5Ftoken%3D%65yJ-%69d=",
+    "bearer runs": "Bearer ",
+    "quoted names": "'access_token': ",
+}
+
+
+def best_time(text: str) -> float:
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        redact(text)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize("unit", list(ADVERSARIAL.values()), ids=list(ADVERSARIAL))
+def test_redaction_is_linear(unit: str) -> None:
+    # redact() runs on client-chosen text (every request line, every 4xx path). 128 times the
+    # input must cost at most 10 times 128 times as much: a linear implementation is near 128,
+    # a quadratic one near 16,000. (8 KB against 64 KB could not tell them apart with a 10x
+    # margin: 8x linear, 64x quadratic.)
+    small = (unit * (512 // len(unit) + 1))[:512]
+    large = (unit * (65536 // len(unit) + 1))[:65536]
+    ratio = best_time(large) / best_time(small)
+    assert ratio < 128 * 10, f"{ratio:.0f}x the time for 128x the input"
+
+
+@pytest.fixture
+def reconfigure(settings):
+    """Apply a LOGGING dict the way every django.setup() does; the suite's own LOGGING afterwards."""
+    from django.conf import settings as live
+
+    def apply(config: dict) -> None:
+        django_log.configure_logging(live.LOGGING_CONFIG, config)
+
+    yield apply
+    django_log.configure_logging(live.LOGGING_CONFIG, live.LOGGING)
+
+
+def streaming_config(stream: io.StringIO, *loggers: str) -> dict:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"mine": {"class": "logging.StreamHandler", "stream": stream, "formatter": "plain"}},
+        "formatters": {"plain": {"format": "%(name)s %(message)s"}},
+        "loggers": {name: {"handlers": ["mine"], "level": "DEBUG", "propagate": False} for name in loggers},
+    }
+
+
+def test_records_stay_clean_after_django_configures_logging_again(reconfigure) -> None:
+    # Each django.setup() builds new handler objects; the filter once put on the old ones is gone.
+    stream = io.StringIO()
+    reconfigure(streaming_config(stream, "django_hubs", "daphne", "my_project"))
+    logging.getLogger("django_hubs.connection").info("GET /hubs/chat?id=%s", CONNECTION_TOKEN)
+    logging.getLogger("django_hubs.invocations").info("arguments=%s", [TOKEN])
+    logging.getLogger("daphne.server").info(f'"GET /hubs/chat?access_token={OPAQUE} HTTP/1.1" 200')
+    logging.getLogger("my_project.views").warning("calling with Bearer %s", OPAQUE)
+    output = stream.getvalue()
+    assert output.count(REDACTED) == 4, output
+    for secret in (CONNECTION_TOKEN, TOKEN, OPAQUE):
+        assert secret not in output
+
+
+@override_settings(ADMINS=[("Admin", "admin@example.com")])
+def test_error_mails_show_no_token(reconfigure) -> None:
+    reconfigure(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {"mail": {"class": "django.utils.log.AdminEmailHandler"}},
+            "loggers": {"django.security": {"handlers": ["mail"], "level": "ERROR", "propagate": False}},
+        }
+    )
+    request = RequestFactory().get(
+        "/hubs/chat", {"id": CONNECTION_TOKEN, "access_token": OPAQUE, "other": TOKEN}, HTTP_AUTHORIZATION="Bearer x"
+    )
+    mail.outbox.clear()
+    logging.getLogger("django.security.SuspiciousOperation").error(
+        "bad request", extra={"request": request, "status_code": 400}
+    )
+    assert len(mail.outbox) == 1
+    body = mail.outbox[0].body
+    assert "GET:" in body and "id = '[REDACTED]'" in body
+    for secret in (CONNECTION_TOKEN, OPAQUE, TOKEN):
+        assert secret not in body
+
+
+def test_asgi_application_does_not_configure_logging_again(monkeypatch) -> None:
+    from django_hubs.asgi import get_asgi_application
+
+    calls: list[object] = []
+    monkeypatch.setattr(django_log, "configure_logging", lambda *args: calls.append(args))
+    get_asgi_application()
+    assert calls == []
+
+
+def test_the_daphne_command_access_log(monkeypatch) -> None:
+    # `daphne ... --access-log -` builds daphne.cli.AccessLogGenerator after importing the app.
+    import daphne.access
+    import daphne.cli
+
+    original = daphne.access.AccessLogGenerator
+    monkeypatch.setattr(daphne.cli, "AccessLogGenerator", original)
+    install()
+    stream = io.StringIO()
+    daphne.cli.AccessLogGenerator(stream)(
+        "http",
+        "complete",
+        {"path": f"/hubs/chat?id={CONNECTION_TOKEN}&access_token={TOKEN}", "status": 200, "method": "GET",
+         "client": "a:1", "size": 0},
+    )  # fmt: skip
+    assert f'"GET /hubs/chat?id={REDACTED}&access_token={REDACTED}" 200' in stream.getvalue()
+    install()  # idempotent: not wrapped twice
+    assert daphne.cli.AccessLogGenerator.__bases__[-1] is original
+
+
+class FakeContext:
+    connection_id = "c"
+    user_identifier = "1"
+
+
+class FakeInvocation:
+    hub_path = "hubs/chat"
+    method_name = "send"
+    context = FakeContext()
+
+    def __init__(self, arguments: list[object]) -> None:
+        self.arguments = arguments
+
+
+@pytest.mark.parametrize("arguments", [["a " * 50 + TOKEN], [{"k": "a " * 50 + TOKEN}], [TOKEN + " x" * 50]])
+def test_shortened_invocation_arguments_keep_no_part_of_a_token(caplog, arguments: list[object]) -> None:
+    # reprlib keeps a long string's head and tail: the tail of a JWT is its signature, and
+    # what is left is no longer three segments the redaction recognises.
+    logged = InvocationLoggerFilter(arguments=True, max_argument_length=80)
+    with caplog.at_level(logging.INFO, logger="django_hubs.invocations"):
+        logged._log(FakeInvocation(arguments), "ok", time.perf_counter())  # type: ignore[arg-type]
+    text = caplog.text
+    assert "arguments=" in text
+    for part in TOKEN.split("."):
+        assert part[:8] not in text
+
+
+def test_printable_escapes_what_would_start_a_new_line() -> None:
+    from django_hubs.logging import printable
+
+    assert printable("The protocol 'json\nINFO forged' is not supported.") == (
+        "The protocol 'json\\nINFO forged' is not supported."
+    )
+    assert printable("json\r\nx\x1b[31m") == "json\\r\\nx\\x1b[31m"
+    assert printable("ok 'json'") == "ok 'json'"

@@ -110,9 +110,11 @@ def test_the_command(tmp_path):
 
     call_command("hubs_typescript", "--out-dir", str(tmp_path / "ts"), stdout=StringIO())
     assert sorted(p.name for p in (tmp_path / "ts").iterdir()) == [
+        "deleters-hub.ts",
         "private-hub.ts",
         "reliability-hub.ts",
         "test-hub.ts",
+        "threads-hub.ts",
         "typed-hub.ts",
     ]
 
