@@ -233,5 +233,5 @@ def test_the_modules_the_reference_names_exist() -> None:
     import django_hubs
 
     assert hasattr(django_hubs.Hub, "as_asgi")
-    assert {"HubFilter", "HubConsumer"} <= set(django_hubs.__all__)
+    assert hasattr(django_hubs, "HubFilter") and hasattr(django_hubs, "HubConsumer")
     assert hasattr(importlib.import_module("django_hubs.server.endpoints").HubContext, "abort")
