@@ -163,7 +163,7 @@ def test_control_plain_django_db_fails_on_sqlite(tmp_path):
     """The hub's worker thread cannot read a table the test's transaction wrote to."""
     run = run_example(tmp_path / "project", marker="pytest.mark.django_db", options=EVENT_LOOPS["auto"], database={})
     assert run.returncode != 0, run.output
-    assert "FAILED test_leaks.py::test_first_writes_from_three_threads" in run.output, run.output
+    assert "FAILED test_leaks.py::test_first_writes_from_four_threads" in run.output, run.output
     assert "database table is locked" in run.output, run.output
 
 
@@ -172,7 +172,7 @@ def test_control_plain_django_db_leaks_on_postgresql(tmp_path, postgres):
     run = run_example(
         tmp_path / "project", marker="pytest.mark.django_db", options=EVENT_LOOPS["auto"], database=postgres
     )
-    assert "FAILED test_leaks.py::test_first_writes_from_three_threads" in run.output, run.output
+    assert "FAILED test_leaks.py::test_first_writes_from_four_threads" in run.output, run.output
     assert "FAILED test_leaks.py::test_a_sync_test_after_them_sees_nothing" in run.output, run.output
     assert STUCK_SESSION in run.output, run.output
 

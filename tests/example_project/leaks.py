@@ -18,13 +18,14 @@ def grace(django_user_model):
     return django_user_model.objects.create(username="grace")
 
 
-async def test_first_writes_from_three_threads(grace):
+async def test_first_writes_from_four_threads(grace):
     ada = await get_user_model().objects.acreate(username="ada")  # the async ORM: asgiref's thread
     async with HubClient("hubs/chat", user=ada) as client:
         assert await client.invoke("Users") == ["grace", "ada"]  # the hub's worker thread sees both
         await client.invoke("SaveNote", "first")
-        assert await client.invoke("Notes") == ["first"]
-    assert await Note.objects.acount() == 1
+        await client.invoke("SaveNoteInPool", "pooled")
+        assert await client.invoke("Notes") == ["first", "pooled"]
+    assert await Note.objects.acount() == 2
 
 
 async def test_second_sees_nothing_of_the_first(grace):
@@ -32,6 +33,7 @@ async def test_second_sees_nothing_of_the_first(grace):
         assert await client.invoke("Notes") == []
         assert await client.invoke("Users") == ["grace"]
         await client.invoke("SaveNote", "second")
+        await client.invoke("SaveNoteInPool", "second, pooled")
     assert await get_user_model().objects.acount() == 1
 
 
