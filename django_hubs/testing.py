@@ -3,11 +3,17 @@
 It drives the WebSocket transport through Channels' ``WebsocketCommunicator``, so a test
 needs no server and no sockets::
 
+    import pytest
     from django_hubs.testing import HubClient
 
+    @pytest.mark.django_hubs
     async def test_add():
         async with HubClient("hubs/chat") as client:
             assert await client.invoke("Add", 1, 2) == 3
+
+The marker comes with django-hubs' pytest plugin (``django_hubs.pytest_plugin``): it runs the
+test on an event loop and gives it a database the hub's worker threads share, without leaks
+between tests.
 
 Pass ``user=`` to connect as a Django user (it becomes ``scope["user"]``), ``query=`` for
 a query string and ``protocol="messagepack"`` for the binary protocol.
