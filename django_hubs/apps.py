@@ -9,9 +9,11 @@ class DjangoHubsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import logging as hubs_logging
-        from .checks import check_security, check_settings
+        from .checks import check_negotiate_routes, check_security, check_settings, check_websocket_routes
 
         checks.register(check_settings, checks.Tags.security)
         checks.register(check_security, checks.Tags.security)
+        checks.register(check_negotiate_routes, checks.Tags.urls)
+        checks.register(check_websocket_routes, checks.Tags.urls)
         # Servers configure their loggers before loading the app: cover them now.
         hubs_logging.install()

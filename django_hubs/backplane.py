@@ -236,6 +236,8 @@ class Backplane:
             done = await manager.change_local_group(message["op"], message["connection"], message["group"])
             if done and message.get("reply"):
                 await self.answer(message, {"ok": True})
+        elif kind == "hubs.abort":
+            manager.abort_local(message["connection"])
         elif kind == "hubs.invoke" and message["connection"] in manager.connections:
             # The client may take a while: never stall this process's reader on it.
             task = asyncio.get_running_loop().create_task(self._invoke(manager, message))
