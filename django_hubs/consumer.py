@@ -36,7 +36,7 @@ from .auth import InvalidTokenError, authenticate_scope
 from .conf import HubOptions
 from .endpoints import HubEndpoint, endpoints, find_endpoint, lifetime_for, normalize_path
 from .hub import Hub
-from .origins import check_origin, scope_header, scope_host, scope_path
+from .origins import OriginCheckMiddleware, scope_path
 from .transports.websocket import WebSocketTransport, deny
 
 logger = logging.getLogger("django_hubs.consumer")
@@ -120,17 +120,12 @@ class HubConsumer(AsyncConsumer):
         self.base_send = send
         if scope["type"] != "websocket":
             raise ValueError(f"{type(self).__name__} serves WebSocket scopes, not {scope['type']!r} ones.")
+        # The same origin check as in front of get_asgi_application(), wherever the hub is routed.
+        await OriginCheckMiddleware(self._authenticated)(scope, receive, send)
+
+    async def _authenticated(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         assert self.hub is not None  # as_asgi() checked it
         endpoint = self.endpoint or endpoint_for(self.hub, scope_path(scope))
-        origin = scope_header(scope, b"origin")
-        decision = check_origin(origin, scope_host(scope))
-        if not decision.allowed:
-            logger.warning(
-                "websocket refused on %s: origin %r not allowed (%s)", scope_path(scope), origin, decision.reason
-            )
-            await receive()  # websocket.connect
-            await deny(scope, send, 403, "Forbidden")
-            return
         if TOKEN_EXPIRY_KEY not in scope:  # no JWTAuthMiddleware validated a token above us
             try:
                 identity = await authenticate_scope(scope)
