@@ -252,6 +252,28 @@ async def test_frames_skip_the_session_middlewares_send_wrapper():
     assert getattr(send, "__self__", None) is None or "InstanceSessionWrapper" not in type(send.__self__).__name__
 
 
+async def test_the_hub_writes_frames_below_auth_middleware_stacks_send_wrapper(monkeypatch):
+    """``SessionMiddleware``'s wrapper costs a tenth of an echo's CPU per frame, for nothing on a WebSocket."""
+    from channels.sessions import InstanceSessionWrapper
+
+    from django_hubs import consumer
+    from django_hubs.asgi import RAW_SEND
+
+    sends: list[Any] = []
+
+    async def serve(endpoint: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        sends.append((send, scope[RAW_SEND]))
+        await receive()
+        await send({"type": "websocket.close"})
+
+    monkeypatch.setattr(consumer._transport, "serve", serve)
+    communicator = WebsocketCommunicator(AuthMiddlewareStack(ChatHub.as_asgi()), "/hubs/chat")
+    await communicator.connect(timeout=5)
+    ((wrapped, raw),) = sends
+    assert isinstance(getattr(wrapped, "__self__", None), InstanceSessionWrapper)
+    assert not isinstance(getattr(raw, "__self__", None), InstanceSessionWrapper)
+
+
 def test_old_database_connections_are_closed_on_a_timer_while_hubs_are_connected(monkeypatch):
     from django_hubs import dbclose
     from django_hubs.heartbeat import heartbeat
