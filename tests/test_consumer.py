@@ -122,6 +122,21 @@ def test_as_asgi_says_what_it_needs():
         HubConsumer.as_asgi(hub=ChatHub, room="x")
 
 
+async def test_a_hubconsumer_subclass_names_its_hub():
+    class ChatConsumer(HubConsumer):
+        hub = ChatHub
+
+    hub = await open_hub(ChatConsumer.as_asgi(), "/hubs/chat")
+    assert await hub.invoke("scope_value", "path") == "/hubs/chat"
+    await hub.communicator.disconnect()
+
+
+async def test_a_hub_is_no_http_consumer():
+    app = ChatHub.as_asgi()
+    with pytest.raises(ValueError, match="serves WebSocket scopes, not 'http' ones"):
+        await app({"type": "http", "path": "/hubs/chat"}, None, None)
+
+
 async def test_websocket_communicator_on_the_hub_alone():
     hub = await open_hub(ChatHub.as_asgi(), "/hubs/chat")
     assert await hub.invoke("whoami") is None

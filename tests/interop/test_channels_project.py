@@ -72,6 +72,16 @@ def test_official_client_over_websockets_invokes_and_gets_group_messages(project
     assert result["received"] == [[result["sender"], "hello"]]
 
 
+@pytest.mark.parametrize("transport", ["ServerSentEvents", "LongPolling"])
+def test_the_http_transports_come_from_the_url_include(project, transport):
+    cookie = session_cookie(project, "alice", "alice-pw")
+    result = run_client(project, transport=transport, headers={"Cookie": cookie})
+    assert result["transport"] == f"{transport}Transport"  # the JS client's class names
+    assert result["who"] == "alice"
+    assert result["project"] is None  # HTTP transports do not pass through the WebSocket middleware
+    assert result["received"] == [[result["sender"], "hello"]]
+
+
 @pytest.mark.parametrize("skip_negotiation", [False, True])
 def test_session_login_through_auth_middleware_stack(project, skip_negotiation):
     cookie = session_cookie(project, "alice", "alice-pw")

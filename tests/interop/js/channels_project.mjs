@@ -1,9 +1,9 @@
 // The official client against tests/channels_project (a hub routed with ChatHub.as_asgi() in the
-// project's own URLRouter), WebSockets forced: who the hub sees, the project's scope key, a group message.
+// project's own URLRouter), WebSockets forced (or options.transport): who the hub sees, the project's scope key, a group message.
 import { connect, options, report, signalR, until } from "./common.mjs";
 
 const http = {
-  transport: signalR.HttpTransportType.WebSockets,
+  transport: signalR.HttpTransportType[options.transport ?? "WebSockets"],
   ...(options.skipNegotiation ? { skipNegotiation: true } : {}),
   ...(options.headers ? { headers: options.headers } : {}),
 };
