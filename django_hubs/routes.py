@@ -16,6 +16,7 @@ from typing import Any
 
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import OriginValidator
+from django.core.exceptions import ImproperlyConfigured
 
 from .endpoints import find_endpoint
 from .hub import Hub
@@ -66,7 +67,11 @@ def websocket_route(app: Any, path: str) -> WebSocketRoute:
                 route.kind, route.detail = "other", f"the consumer {consumer.__qualname__}"
             return route
         if isinstance(app, HubRouter | WebSocketTransport):
-            endpoint = find_endpoint(remaining)
+            try:
+                endpoint = find_endpoint(remaining)
+            except (ImportError, ImproperlyConfigured):  # a bad HUBS entry: E002 names it
+                route.detail = "HUBS, which cannot be loaded"
+                return route
             if endpoint is not None:
                 route.kind, route.hub = "hub", endpoint.hub_class
                 return route

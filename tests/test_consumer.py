@@ -137,6 +137,17 @@ async def test_a_hub_is_no_http_consumer():
         await app({"type": "http", "path": "/hubs/chat"}, None, None)
 
 
+async def test_a_hub_level_authorize_refuses_anonymous_users_before_accept(alice):
+    from tests.testapp.hubs import PrivateHub
+
+    assert await refused(PrivateHub.as_asgi(), "/hubs/private") == 1008
+    cookie = await asyncio.to_thread(session_cookie, alice)
+    app = AuthMiddlewareStack(URLRouter([path("hubs/private", PrivateHub.as_asgi())]))
+    hub = await open_hub(app, "/hubs/private", headers=[cookie])
+    assert await hub.invoke("whoami") == str(alice.pk)
+    await hub.communicator.disconnect()
+
+
 async def test_websocket_communicator_on_the_hub_alone():
     hub = await open_hub(ChatHub.as_asgi(), "/hubs/chat")
     assert await hub.invoke("whoami") is None

@@ -117,6 +117,7 @@ def manage_py_check(settings: str) -> subprocess.CompletedProcess[str]:
         (f"{PROJECT}.settings", None),
         # A typo in HUBS with the URL include present used to crash the URL checks with a traceback.
         (f"{PROJECT}.settings_typo", "django_hubs.E002"),
+        (f"{PROJECT}.settings_typo_one_line", "django_hubs.E002"),
     ],
 )
 def test_manage_py_check_on_the_channels_project(settings: str, expected: str | None):
