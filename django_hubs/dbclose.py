@@ -40,10 +40,12 @@ class OldConnectionCloser:
             return
         if self.last is None:
             self.last = now
-        if now - self.last < INTERVAL or (self.task is not None and not self.task.done()):
+        loop = asyncio.get_running_loop()
+        running = self.task is not None and not self.task.done() and self.task.get_loop() is loop
+        if now - self.last < INTERVAL or running:
             return
         self.last = now
-        self.task = asyncio.get_running_loop().create_task(self._close(), name="django_hubs.close_old_connections")
+        self.task = loop.create_task(self._close(), name="django_hubs.close_old_connections")
 
     async def _close(self) -> None:
         try:
