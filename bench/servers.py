@@ -77,6 +77,8 @@ class ServerSpec:
 
 HUBS_APP = "bench.hubapp.asgi:application"
 CHANNELS_APP = "bench.hubapp.asgi_channels:application"
+#: The hub as a consumer in a Channels project's own routing (README, "Add to an existing Channels project").
+ROUTER_APP = "bench.hubapp.asgi_router:application"
 SIGNALR = ("json", "messagepack")
 
 SERVERS: dict[str, ServerSpec] = {
@@ -84,6 +86,15 @@ SERVERS: dict[str, ServerSpec] = {
     for spec in (
         ServerSpec("hubs-daphne", "django-hubs", "daphne", "signalr", "/hubs/bench", SIGNALR, HUBS_APP),
         ServerSpec("hubs-uvicorn", "django-hubs", "uvicorn", "signalr", "/hubs/bench", SIGNALR, HUBS_APP),
+        ServerSpec(
+            "hubs-router-uvicorn",
+            "django-hubs in a URLRouter",
+            "uvicorn",
+            "signalr",
+            "/hubs/bench",
+            SIGNALR,
+            ROUTER_APP,
+        ),
         ServerSpec("channels-daphne", "Channels consumer", "daphne", "channels", "/ws/echo", ("json",), CHANNELS_APP),
         ServerSpec("channels-uvicorn", "Channels consumer", "uvicorn", "channels", "/ws/echo", ("json",), CHANNELS_APP),
         ServerSpec(

@@ -10,10 +10,12 @@ class DjangoHubsConfig(AppConfig):
     def ready(self) -> None:
         from . import logging as hubs_logging
         from . import sessions
-        from .checks import check_security, check_settings
+        from .checks import check_negotiate_routes, check_security, check_settings, check_websocket_routes
 
         checks.register(check_settings, checks.Tags.security)
         checks.register(check_security, checks.Tags.security)
+        checks.register(check_negotiate_routes, checks.Tags.urls)
+        checks.register(check_websocket_routes, checks.Tags.urls)
         sessions.connect()  # a logout closes the hub connections of that session
         # Servers configure their loggers before loading the app: cover them now, and
         # every record made from now on, whatever reconfigures logging later.

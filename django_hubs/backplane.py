@@ -240,6 +240,8 @@ class Backplane:
             from .sessions import handle_remote
 
             handle_remote(manager, message, self.channel)
+        elif kind == "hubs.abort":
+            manager.abort_local(message["connection"])
         elif kind == "hubs.invoke" and message["connection"] in manager.connections:
             # The client may take a while: never stall this process's reader on it.
             task = asyncio.get_running_loop().create_task(self._invoke(manager, message))

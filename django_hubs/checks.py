@@ -365,3 +365,116 @@ def check_cors() -> list[CheckMessage]:
             )
         )
     return messages
+
+
+# --- routing: where clients find the hubs -------------------------------------------------
+
+
+def _listed_hubs() -> list[tuple[str, type[Hub], tuple[str, ...]]]:
+    """``(path, hub class, transports)`` of every usable ``HUBS`` entry; E002/E003 report the rest."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .endpoints import _load_hub, normalize_path
+
+    hubs = getattr(settings, "HUBS", {})
+    if not isinstance(hubs, dict):
+        return []
+    listed = []
+    for path, value in hubs.items():
+        if not isinstance(path, str) or not normalize_path(path):
+            continue
+        try:
+            hub_class, overrides = _load_hub(value)
+        except (ImportError, ImproperlyConfigured, TypeError):
+            continue
+        transports = conf.get("HUBS_TRANSPORTS", overrides)
+        listed.append(
+            (normalize_path(path), hub_class, tuple(transports) if isinstance(transports, list | tuple) else ())
+        )
+    return listed
+
+
+def check_negotiate_routes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every hub's negotiate URL reaches django-hubs (else the client gets the site's 404 page)."""
+    from django.urls import Resolver404, resolve
+
+    from .transports.negotiate import negotiate
+
+    if not hasattr(settings, "ROOT_URLCONF"):
+        return []
+    messages: list[CheckMessage] = []
+    for path, hub_class, _ in _listed_hubs():
+        try:
+            match = resolve(f"/{path}/negotiate")
+        except Resolver404:
+            match = None
+        except Exception:  # a broken URLconf: Django's own URL checks report it
+            return []
+        if match is None or match.func is not negotiate:
+            found = "nothing" if match is None else f"the view {match.view_name or match._func_path}"
+            messages.append(
+                Error(
+                    f"HUBS[{path!r}] ({hub_class.__qualname__}): /{path}/negotiate reaches {found} in "
+                    f"ROOT_URLCONF, so clients cannot negotiate and Server-Sent Events and long polling are missing.",
+                    hint='Add path("", include("django_hubs.urls")) to your urlpatterns, before any catch-all route.',
+                    obj="HUBS",
+                    id="django_hubs.E021",
+                )
+            )
+    return messages
+
+
+def check_websocket_routes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every hub that offers WebSockets is reached by ``ASGI_APPLICATION`` at its path.
+
+    Otherwise the JS client silently falls back to Server-Sent Events.
+    """
+    from .routes import websocket_route
+
+    name = getattr(settings, "ASGI_APPLICATION", None)
+    listed = [entry for entry in _listed_hubs() if "WebSockets" in entry[2]]
+    if not isinstance(name, str) or not listed:
+        return []  # uvicorn and daphne are told the app on their command line: nothing to compare
+    try:
+        application = import_string(name)
+    except ImportError as exc:
+        return [
+            Error(
+                f"ASGI_APPLICATION = {name!r} cannot be imported ({exc}).",
+                hint="Point it at the application in your asgi.py, e.g. 'mysite.asgi.application'.",
+                obj="ASGI_APPLICATION",
+                id="django_hubs.E020",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for path, hub_class, _ in listed:
+        route = websocket_route(application, path)
+        if route.kind == "unknown":
+            continue
+        if route.kind == "hub" and route.hub is hub_class:
+            if route.origin_validator:
+                messages.append(
+                    Warning(
+                        f"HUBS[{path!r}] ({hub_class.__qualname__}) is behind Channels' OriginValidator "
+                        "(AllowedHostsOriginValidator), which refuses the .NET, Java and Python SignalR clients "
+                        "(they send no Origin) and ignores CORS_ALLOWED_ORIGINS.",
+                        hint="Use django_hubs.origins.OriginCheckMiddleware instead; a hub routed with "
+                        "as_asgi() checks origins itself.",
+                        obj="ASGI_APPLICATION",
+                        id="django_hubs.W020",
+                    )
+                )
+            continue
+        found = f"the hub {getattr(route.hub, '__qualname__', None)}" if route.kind == "hub" else route.detail
+        messages.append(
+            Error(
+                f"HUBS[{path!r}] ({hub_class.__qualname__}) is not reachable over WebSockets by "
+                f"ASGI_APPLICATION = {name!r}: /{path} reaches {found}. Clients fall back to Server-Sent Events "
+                "without saying so.",
+                hint=f'Add path("{path}", {hub_class.__qualname__}.as_asgi()) to your websocket URLRouter, or '
+                "build the application with django_hubs.asgi.get_asgi_application().",
+                obj="ASGI_APPLICATION",
+                id="django_hubs.E022",
+            )
+        )
+    return messages

@@ -79,11 +79,20 @@ setting_changed.connect(_reset)
 class HubContext:
     """Clients and groups of a hub, for code that runs outside it (views, tasks, commands)."""
 
-    __slots__ = ("clients", "groups")
+    __slots__ = ("_lifetime", "clients", "groups")
 
     def __init__(self, lifetime: HubLifetimeManager) -> None:
+        self._lifetime = lifetime
         self.clients = HubClients(lifetime)
         self.groups = GroupManager(lifetime)
+
+    async def abort(self, connection_id: str) -> None:
+        """End ``connection_id`` for good, as its hub's ``self.context.abort()`` would: no reconnect.
+
+        Reaches the connection on whichever process holds it (with a shared channel layer);
+        a connection that does not exist (any more) is no error, as with ``clients.client(id)``.
+        """
+        await self._lifetime.abort(str(connection_id))
 
 
 def get_hub_context(hub: type[Hub] | str) -> HubContext:

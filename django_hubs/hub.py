@@ -246,6 +246,17 @@ class Hub:
         return method
 
     @classmethod
+    def as_asgi(cls) -> Any:
+        """This hub as a Channels consumer, for a ``URLRouter``: ``path("hubs/chat", ChatHub.as_asgi())``.
+
+        The same as ``HubConsumer.as_asgi(hub=cls)``; list the hub in ``HUBS`` at the same
+        path too, for negotiate, Server-Sent Events and long polling.
+        """
+        from .consumer import HubConsumer  # the consumer imports this module
+
+        return HubConsumer.as_asgi(hub=cls)
+
+    @classmethod
     def get_user_identifier(cls, user: Any) -> str | None:
         """How ``clients.user(...)`` names a user: the primary key, as text, by default.
 

@@ -204,6 +204,26 @@ class HubLifetimeManager:
         for group in groups:
             await backplane.publish(group, message)
 
+    async def abort(self, connection_id: str) -> None:
+        """Close a connection without reconnect, here or (once) on the process that holds it."""
+        if self.abort_local(connection_id):
+            return
+        backplane = self.backplane
+        if backplane is None:
+            logger.debug("abort: no connection %s", connection_id)
+            return
+        message = {"type": "hubs.abort", "hub": self.hub_name, "connection": connection_id}
+        await backplane.publish(self._group("c", connection_id), message)
+
+    def abort_local(self, connection_id: str) -> bool:
+        """``False`` if the connection is not held by this process."""
+        connection = self.connections.get(connection_id)
+        if connection is None:
+            return False
+        logger.info("aborting %s from outside the hub", connection_id)
+        connection.close_nowait(allow_reconnect=False)
+        return True
+
     async def invoke(self, connection_id: str, method: str, args: list[Any], timeout: float | None) -> Any:
         connection = self.connections.get(connection_id)
         if connection is not None:

@@ -1,13 +1,16 @@
 """``path("", include("django_hubs.urls"))``: negotiate and the HTTP transports of every hub.
 
-Built from ``settings.HUBS`` when the URLconf is loaded.
+Built from the paths (the keys) of ``settings.HUBS`` when the URLconf is loaded; the hub
+classes are imported on first use, so a bad entry is ``manage.py check``'s ``E002``,
+not an import error while Django's URL checks load this module.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import URLPattern, path
 
-from .endpoints import endpoints
+from .endpoints import normalize_path
 from .transports.http import hub_endpoint
 from .transports.negotiate import negotiate
 
@@ -16,7 +19,9 @@ app_name = "django_hubs"
 
 def hub_urlpatterns() -> list[URLPattern]:
     patterns = []
-    for hub_path in endpoints():
+    hubs = getattr(settings, "HUBS", {})
+    paths = [normalize_path(key) for key in hubs if isinstance(key, str)] if isinstance(hubs, dict) else []
+    for hub_path in filter(None, paths):
         name = hub_path.replace("/", "-")
         kwargs = {"hub_path": hub_path}
         patterns += [

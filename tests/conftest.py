@@ -8,12 +8,29 @@ with "SystemError: AST constructor recursion depth mismatch" while rewriting it.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 
 import hypothesis  # noqa: F401
 import pytest
 
 from tests.testapp import hubs
+
+
+@pytest.fixture(autouse=True)
+def _no_periodic_database_close_without_a_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Tests without database access have nothing to keep fresh, and pytest-django forbids touching it.
+
+    The hubs' periodic ``close_old_connections()`` (``django_hubs.dbclose``) would otherwise
+    reach a connection an earlier database test left open in asgiref's thread.
+    """
+    from django_hubs import dbclose
+
+    uses_db = request.node.get_closest_marker("django_db") is not None or {"db", "transactional_db"} & set(
+        request.fixturenames
+    )
+    if not uses_db:
+        monkeypatch.setattr(dbclose, "INTERVAL", math.inf)
 
 
 @pytest.fixture(autouse=True)

@@ -185,3 +185,19 @@ def test_delivery_survives_idling_past_the_layer_read_timeout(servers, agent):
     agent("invoke", name="a", method="to_group", args=["idle", "still here"])
     assert texts(agent("wait", name="b", count=1)["messages"]) == ["still here"]
     assert "backplane: the channel layer failed" not in two.log()
+
+
+def test_abort_from_a_process_without_connections(servers, agent, live_db, redis_server):
+    """``get_hub_context(TestHub).abort(id)`` from a management command ends the connection where it lives."""
+    one, two = servers
+    a = agent("connect", name="a", url=f"{one.url}/hubs/test", reconnect=True)["connectionId"]
+    agent("connect", name="b", url=f"{two.url}/hubs/test", reconnect=True)
+    command(live_db, redis_server, "abort", a)
+    deadline = time.monotonic() + 10
+    while agent("state", name="a")["state"] != "Disconnected" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    state = agent("state", name="a")
+    assert state["state"] == "Disconnected"
+    assert state["events"] == [["close", None]]  # closed for good: no automatic reconnect
+    assert agent("state", name="b")["state"] == "Connected"
+    assert agent("invoke", name="b", method="add", args=[1, 2]) == {"result": 3}
