@@ -130,6 +130,27 @@ async def authenticate_scope(scope: dict[str, Any]) -> Identity | None:
     return await _validate_token_async(raw_token)
 
 
+TOKEN_EXPIRY_KEY = "hubs_token_expires_at"
+"""Scope key of the validated token's expiry; its presence says a token was already checked."""
+
+
+async def with_token_identity(scope: dict[str, Any], receive: Any, send: Any) -> dict[str, Any] | None:
+    """``scope`` with the user and expiry of a valid token (unchanged without one); ``None`` once refused.
+
+    A present but invalid token is refused (401 where the server can send it), never downgraded to anonymous.
+    """
+    try:
+        identity = await authenticate_scope(scope)
+    except InvalidTokenError as exc:
+        logger.warning("websocket refused on %s: invalid access token (%s)", scope_path(scope), exc)
+        await receive()  # websocket.connect
+        await deny(scope, send, 401, "Unauthorized")
+        return None
+    if identity is None:
+        return scope
+    return {**scope, "user": identity.user, TOKEN_EXPIRY_KEY: identity.expires_at}
+
+
 class JWTAuthMiddleware:
     """Sets ``scope["user"]`` and ``scope["hubs_token_expires_at"]`` from a token on hub WebSockets.
 
@@ -143,16 +164,9 @@ class JWTAuthMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "websocket" or find_endpoint(scope_path(scope)) is None:
             return await self.inner(scope, receive, send)
-        try:
-            identity = await authenticate_scope(scope)
-        except InvalidTokenError as exc:
-            logger.warning("websocket refused on %s: invalid access token (%s)", scope_path(scope), exc)
-            await receive()  # websocket.connect
-            await deny(scope, send, 401, "Unauthorized")
-            return
-        if identity is not None:
-            scope = {**scope, "user": identity.user, "hubs_token_expires_at": identity.expires_at}
-        return await self.inner(scope, receive, send)
+        authenticated = await with_token_identity(scope, receive, send)
+        if authenticated is not None:
+            await self.inner(authenticated, receive, send)
 
 
 class SessionAuthMiddleware(AuthMiddleware):

@@ -23,7 +23,6 @@ middleware) is the connection's user.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from channels.consumer import AsyncConsumer
@@ -32,17 +31,12 @@ from django.core.signals import setting_changed
 
 from . import dbclose
 from .asgi import RAW_SEND
-from .auth import InvalidTokenError, authenticate_scope
+from .auth import TOKEN_EXPIRY_KEY, with_token_identity
 from .conf import HubOptions
 from .endpoints import HubEndpoint, endpoints, find_endpoint, lifetime_for, normalize_path
 from .hub import Hub
 from .origins import OriginCheckMiddleware, scope_path
 from .transports.websocket import WebSocketTransport, deny
-
-logger = logging.getLogger("django_hubs.consumer")
-
-#: Set by :class:`~django_hubs.auth.JWTAuthMiddleware` when it validated a token.
-TOKEN_EXPIRY_KEY = "hubs_token_expires_at"
 
 _transport = WebSocketTransport()
 _unlisted: dict[type[Hub], HubEndpoint] = {}
@@ -127,15 +121,10 @@ class HubConsumer(AsyncConsumer):
         assert self.hub is not None  # as_asgi() checked it
         endpoint = self.endpoint or endpoint_for(self.hub, scope_path(scope))
         if TOKEN_EXPIRY_KEY not in scope:  # no JWTAuthMiddleware validated a token above us
-            try:
-                identity = await authenticate_scope(scope)
-            except InvalidTokenError as exc:
-                logger.warning("websocket refused on %s: invalid access token (%s)", scope_path(scope), exc)
-                await receive()  # websocket.connect
-                await deny(scope, send, 401, "Unauthorized")
+            authenticated = await with_token_identity(scope, receive, send)
+            if authenticated is None:
                 return
-            if identity is not None:
-                scope = {**scope, "user": identity.user, TOKEN_EXPIRY_KEY: identity.expires_at}
+            scope = authenticated
         dbclose.ensure_running()
         if RAW_SEND not in scope:
             scope = {**scope, RAW_SEND: unwrapped_send(send)}
