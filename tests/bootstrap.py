@@ -40,6 +40,34 @@ def ensure_venv() -> Path:
     return python
 
 
+#: The Pythons of the version matrix (noxfile.py).
+MATRIX_PYTHONS = ("3.11", "3.12", "3.13")
+
+
+def matrix_path(required: bool) -> str:
+    """``PATH`` with a ``python3.X`` for every Python of the matrix, taken from pyenv where PATH has none.
+
+    pyenv's shims answer for the selected version only, so each version's own ``bin`` goes first.
+    """
+    path = os.environ.get("PATH", "")
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    extra = []
+    for version in MATRIX_PYTHONS:
+        installed = sorted(pyenv.glob(f"{version}.*/bin/python{version}"), key=lambda p: _release(p.parent.parent.name))
+        if installed:
+            extra.append(str(installed[-1].parent))
+        elif shutil.which(f"python{version}") is None:
+            message = f"Python {version} (for the version matrix) is not installed"
+            if required:
+                sys.exit(f"{message}, and CI=true requires it.")
+            print(f"{message}: nox will skip its cells", flush=True)
+    return os.pathsep.join([*extra, path])
+
+
+def _release(name: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else -1 for part in name.split("."))
+
+
 def ensure_npm(folder: Path, required: bool) -> bool:
     """``npm ci`` in ``folder`` when its lockfile changed; ``False`` when npm is missing."""
     npm = shutil.which("npm")

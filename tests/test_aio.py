@@ -48,7 +48,10 @@ async def test_cancelling_the_task_cancels_the_coroutine() -> None:
             steps.append("canceled")
             raise
 
-    task = asyncio.create_task(in_context(contextvars.copy_context(), slow()))
+    async def caller() -> None:  # in_context is awaited, not a task's coroutine (3.12+ refuse generator coroutines)
+        await in_context(contextvars.copy_context(), slow())
+
+    task = asyncio.create_task(caller())
     await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
