@@ -2,9 +2,10 @@
 
 from typing import TYPE_CHECKING
 
-from .endpoints import get_hub_context
 from .errors import HubError
 from .hub import Hub, authorize
+from .server.endpoints import get_hub_context
+from .server.filtering import HubFilter
 
 if TYPE_CHECKING:
     from .consumer import HubConsumer
@@ -19,5 +20,5 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Hub", "HubConsumer", "HubError", "authorize", "get_hub_context"]
+__all__ = ["Hub", "HubConsumer", "HubError", "HubFilter", "authorize", "get_hub_context"]
 __version__ = "0.1.0"

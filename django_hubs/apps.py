@@ -8,9 +8,9 @@ class DjangoHubsConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
-        from . import logging as hubs_logging
-        from . import sessions
         from .checks import check_negotiate_routes, check_security, check_settings, check_websocket_routes
+        from .security import redaction as hubs_logging
+        from .security import sessions
 
         checks.register(check_settings, checks.Tags.security)
         checks.register(check_security, checks.Tags.security)

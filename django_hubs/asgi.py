@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .server.scope import RAW_SEND
+
 
 def get_asgi_application(websocket: Any = None, http: Any = None) -> Any:
     """``ProtocolTypeRouter`` serving Django over HTTP and every hub in ``HUBS`` over WebSockets.
@@ -32,10 +34,10 @@ def get_asgi_application(websocket: Any = None, http: Any = None) -> Any:
     from channels.routing import ProtocolTypeRouter
     from django.utils.module_loading import import_string
 
-    from .auth import HubsAuthMiddlewareStack
     from .consumer import HubRouter
-    from .cors import HubsCorsMiddleware
-    from .origins import OriginCheckMiddleware
+    from .security.auth import HubsAuthMiddlewareStack
+    from .security.cors import HubsCorsMiddleware
+    from .security.origins import OriginCheckMiddleware
 
     if isinstance(http_app, str):
         http_app = import_string(http_app)
@@ -65,6 +67,3 @@ def keep_raw_send(app: Any) -> Any:
 
     with_raw_send.inner = app  # type: ignore[attr-defined]  # for the routing checks
     return with_raw_send
-
-
-RAW_SEND = "django_hubs.send"

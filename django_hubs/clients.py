@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .lifetime import HubLifetimeManager
+
+class HubLifetimeManager(Protocol):
+    """What the proxies ask of the server's lifetime manager (``server.lifetime`` implements it).
+
+    Declared here, below the server, so that hubs and their proxies never import the layer that runs them.
+    """
+
+    async def send(
+        self, kind: str, names: tuple[str, ...], exclude: tuple[str, ...], method: str, args: list[Any]
+    ) -> None: ...
+
+    async def invoke(self, connection_id: str, method: str, args: list[Any], timeout: float | None) -> Any: ...
+
+    async def add_to_group(self, connection_id: str, name: str) -> None: ...
+
+    async def remove_from_group(self, connection_id: str, name: str) -> None: ...
 
 
 def _ids(values: Iterable[Any]) -> tuple[str, ...]:

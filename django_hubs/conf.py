@@ -98,8 +98,9 @@ class HubOptions:
     stateful_reconnect_buffer_size: int
     max_outgoing_buffer: int | None
     transport_send_timeout: float
-    #: Built filter instances (``HUBS_FILTERS`` or the hub's ``FILTERS``), outermost first.
-    filters: tuple[Any, ...]
+    #: ``HUBS_FILTERS`` or the hub's ``FILTERS`` as configured; the server builds them once per
+    #: endpoint (:func:`django_hubs.server.endpoints.hub_options`).
+    filters: Any
 
     @classmethod
     def load(cls, overrides: dict[str, Any] | None = None) -> HubOptions:
@@ -108,10 +109,6 @@ class HubOptions:
             value = get("HUBS_" + f.name.upper(), overrides)
             if f.name in ("transports", "protocols"):
                 value = tuple(value)
-            elif f.name == "filters":
-                from .filters import load_filters
-
-                value = load_filters(value)
             values[f.name] = value
         return cls(**values)
 

@@ -9,13 +9,13 @@ and, across processes, one backplane channel per process), a task per event
 (``await_many_dispatch``) and ``aclose_old_connections()`` in a worker thread before
 every message. Stale database connections are closed around sync hub methods
 (``database_sync_to_async``) and, for async methods that use the async ORM, on a
-timer (:mod:`django_hubs.dbclose`).
+timer (:mod:`django_hubs.server.dbclose`).
 
 The seed's protections hold wherever a hub is routed: the consumer itself refuses a
 foreign ``Origin`` and authenticates a simplejwt token (``?access_token=`` or
 ``Authorization: Bearer``) before any hub code runs. Both are idempotent, so a
-project that also puts :class:`~django_hubs.origins.OriginCheckMiddleware` and
-:func:`~django_hubs.auth.HubsAuthMiddlewareStack` in its stack pays nothing twice
+project that also puts :class:`~django_hubs.security.origins.OriginCheckMiddleware` and
+:func:`~django_hubs.security.auth.HubsAuthMiddlewareStack` in its stack pays nothing twice
 that costs a query. Without a token, whatever the project's middleware put in
 ``scope["user"]`` (``AuthMiddlewareStack``'s session user, its own token
 middleware) is the connection's user.
@@ -29,14 +29,13 @@ from channels.consumer import AsyncConsumer
 from channels.sessions import InstanceSessionWrapper
 from django.core.signals import setting_changed
 
-from . import dbclose
-from .asgi import RAW_SEND
-from .auth import TOKEN_EXPIRY_KEY, with_token_identity
-from .conf import HubOptions
-from .endpoints import HubEndpoint, endpoints, find_endpoint, lifetime_for, normalize_path
 from .hub import Hub
-from .origins import OriginCheckMiddleware, scope_path
-from .transports.websocket import WebSocketTransport, deny
+from .security.auth import TOKEN_EXPIRY_KEY, with_token_identity
+from .security.origins import OriginCheckMiddleware
+from .server import dbclose
+from .server.endpoints import HubEndpoint, endpoints, find_endpoint, hub_options, lifetime_for, normalize_path
+from .server.scope import RAW_SEND, deny, scope_path
+from .transports.websocket import WebSocketTransport
 
 _transport = WebSocketTransport()
 _unlisted: dict[type[Hub], HubEndpoint] = {}
@@ -58,7 +57,7 @@ def endpoint_for(hub: type[Hub], path: str) -> HubEndpoint:
     if endpoint is None:
         # Not in HUBS: WebSockets with skipNegotiation only (negotiate, SSE and long polling
         # are served from HUBS by django_hubs.urls); the global settings apply.
-        endpoint = _unlisted[hub] = HubEndpoint(normalize_path(path), hub, HubOptions.load({}), lifetime_for(hub))
+        endpoint = _unlisted[hub] = HubEndpoint(normalize_path(path), hub, hub_options({}), lifetime_for(hub))
     return endpoint
 
 

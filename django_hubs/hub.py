@@ -7,13 +7,10 @@ import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
-
-from .threads import run_auth
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from .clients import GroupManager, HubCallerClients
-    from .connection import HubConnection
 
 
 def fold(name: str) -> str:
@@ -26,22 +23,10 @@ def fold(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
+    """What one ``@authorize`` asks of the user; ``server.authorization`` decides it."""
+
     perms: tuple[str, ...] = ()
     test: Callable[[Any], Any] | None = None
-
-    async def allows(self, user: Any) -> bool:
-        """Sync checks (``has_perms``, a plain ``def`` predicate) may use the ORM: they run in a thread."""
-        if user is None or not getattr(user, "is_authenticated", False):
-            return False
-        if self.perms and not await run_auth(user.has_perms, self.perms):
-            return False
-        if self.test is not None:
-            test = self.test
-            outcome = test(user) if inspect.iscoroutinefunction(test) else await run_auth(test, user)
-            if inspect.isawaitable(outcome):
-                outcome = await outcome
-            return bool(outcome)
-        return True
 
 
 def authorize(
@@ -64,13 +49,6 @@ def authorize(
     if target is not None and (isinstance(target, type) or callable(target)):
         return decorate(target)
     return decorate
-
-
-async def is_authorized(requirements: collections.abc.Iterable[Requirement], user: Any) -> bool:
-    for requirement in requirements:
-        if not await requirement.allows(user):
-            return False
-    return True
 
 
 # --- method table -------------------------------------------------------------------
@@ -139,12 +117,31 @@ class HubMethod:
 # --- context ------------------------------------------------------------------------
 
 
+class CallerConnection(Protocol):
+    """What a hub's context reads of its connection (``server.connection.HubConnection`` is one).
+
+    Declared here so that ``hub`` never imports the server layer that runs it.
+    """
+
+    connection_id: str
+    user: Any
+    user_identifier: str | None
+    items: dict[Any, Any]
+    scope: dict[str, Any]
+    transport: str
+
+    @property
+    def protocol(self) -> Any: ...
+
+    async def close(self, error: str | None = None, allow_reconnect: bool = False) -> None: ...
+
+
 class HubCallerContext:
     """What a hub method knows of the connection that called it."""
 
     __slots__ = ("_connection",)
 
-    def __init__(self, connection: HubConnection) -> None:
+    def __init__(self, connection: CallerConnection) -> None:
         self._connection = connection
 
     @property

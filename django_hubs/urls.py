@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import URLPattern, path
 
-from .endpoints import normalize_path
+from .server.endpoints import normalize_path
 from .transports.http import hub_endpoint
 from .transports.negotiate import negotiate
 

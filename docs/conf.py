@@ -6,7 +6,6 @@ the tutorial's own project (``docs/examples/chat_tutorial``), the code the tutor
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from pathlib import Path
@@ -42,35 +41,6 @@ autodoc_typehints = "signature"
 # The reference lists what it documents by name; nothing is imported by accident.
 autodoc_mock_imports: list[str] = []
 
-# --- layout bridge: DELETE this block (and the xfail in tests/test_docs.py) after the move. ---
-# The pages name modules by the package layout of issue #16 (django_hubs.security.*,
-# django_hubs.extras.*, django_hubs.server.*). Until those modules exist, each missing one
-# is read from the module it is moving from, so the docstrings are still checked, and the
-# names that are new this session are allowed to be missing. Once every new module imports,
-# this block does nothing and the build is strict again.
-LAYOUT_BRIDGE = {
-    "django_hubs.security.origins": "django_hubs.origins",
-    "django_hubs.security.cors": "django_hubs.cors",
-    "django_hubs.security.auth": "django_hubs.auth",
-    "django_hubs.security.redaction": "django_hubs.logging",
-    "django_hubs.extras.status": "django_hubs.status",
-    "django_hubs.extras.prometheus": "django_hubs.prometheus",
-    "django_hubs.extras.typescript": "django_hubs.typescript",
-    "django_hubs.server.endpoints": "django_hubs.endpoints",
-    "django_hubs.server.metrics": "django_hubs.metrics",
-    "django_hubs.consumer": None,
-}
-bridged = []
-for new, old in LAYOUT_BRIDGE.items():
-    try:
-        importlib.import_module(new)
-    except ImportError:
-        bridged.append(new)
-        if old is not None:
-            sys.modules[new] = importlib.import_module(old)
-if bridged:
-    suppress_warnings = ["autodoc"]  # modules and members that are new this session
-# --- end of the layout bridge ---
 
 
 def setup(app):

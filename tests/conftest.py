@@ -21,10 +21,10 @@ from tests.testapp import hubs
 def _no_periodic_database_close_without_a_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
     """Tests without database access have nothing to keep fresh, and pytest-django forbids touching it.
 
-    The hubs' periodic ``close_old_connections()`` (``django_hubs.dbclose``) would otherwise
+    The hubs' periodic ``close_old_connections()`` (``django_hubs.server.dbclose``) would otherwise
     reach a connection an earlier database test left open in asgiref's thread.
     """
-    from django_hubs import dbclose
+    from django_hubs.server import dbclose
 
     uses_db = request.node.get_closest_marker("django_db") is not None or {"db", "transactional_db"} & set(
         request.fixturenames

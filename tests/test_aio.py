@@ -7,7 +7,7 @@ import contextvars
 
 import pytest
 
-from django_hubs.aio import in_context
+from django_hubs.server.aio import in_context
 
 pytestmark = pytest.mark.asyncio
 

@@ -19,7 +19,7 @@ from django.test import AsyncClient, RequestFactory, override_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from django_hubs.asgi import get_asgi_application
-from django_hubs.auth import InvalidTokenError, authenticate_request, request_identity
+from django_hubs.security.auth import InvalidTokenError, authenticate_request, request_identity
 from tests.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -193,7 +193,7 @@ async def test_expiry_is_recorded_even_when_it_does_not_close(alice):
         await receive()
         await send({"type": "websocket.close"})
 
-    from django_hubs.auth import JWTAuthMiddleware
+    from django_hubs.security.auth import JWTAuthMiddleware
 
     token = AccessToken.for_user(alice)
     communicator = WebsocketCommunicator(JWTAuthMiddleware(inner), f"/hubs/test?access_token={token}")

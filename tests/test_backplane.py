@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from channels_redis.core import RedisChannelLayer
 
-from django_hubs.backplane import CHANNEL_PREFIX, PROCESS_CHANNEL_CAPACITY, RENEW_INTERVAL, Backplane, _pack
+from django_hubs.server.backplane import CHANNEL_PREFIX, PROCESS_CHANNEL_CAPACITY, RENEW_INTERVAL, Backplane, _pack
 
 
 class FakeLayer:

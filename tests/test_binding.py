@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal, NewType, NotRequired, Optional, Type
 import pytest
 from django.test import override_settings
 
-from django_hubs.binding import BindingError, check, converter, describe, mismatch_text
 from django_hubs.errors import HubError
+from django_hubs.server.binding import BindingError, check, converter, describe, mismatch_text
 from django_hubs.testing import HubClient, HubInvocationError
 from tests.testapp.threads import Strict
 from tests.testapp.typed import Color, Event, Point, Priority

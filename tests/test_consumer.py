@@ -219,8 +219,8 @@ async def test_an_invalid_token_is_refused_not_downgraded(alice):
 
 async def test_auth_middleware_and_the_hubs_own_stack_compose(bob):
     """A project that also puts the public middleware in its stack: the token is validated once."""
-    from django_hubs.auth import HubsAuthMiddlewareStack
-    from django_hubs.origins import OriginCheckMiddleware
+    from django_hubs.security.auth import HubsAuthMiddlewareStack
+    from django_hubs.security.origins import OriginCheckMiddleware
 
     app = OriginCheckMiddleware(HubsAuthMiddlewareStack(URLRouter([path("hubs/chat", ChatHub.as_asgi())])))
     token = str(AccessToken.for_user(bob))
@@ -283,7 +283,7 @@ async def test_the_hub_writes_frames_below_auth_middleware_stacks_send_wrapper(m
     from channels.sessions import InstanceSessionWrapper
 
     from django_hubs import consumer
-    from django_hubs.asgi import RAW_SEND
+    from django_hubs.server.scope import RAW_SEND
 
     sends: list[Any] = []
 
@@ -301,8 +301,8 @@ async def test_the_hub_writes_frames_below_auth_middleware_stacks_send_wrapper(m
 
 
 def test_old_database_connections_are_closed_on_a_timer_while_hubs_are_connected(monkeypatch):
-    from django_hubs import dbclose
-    from django_hubs.heartbeat import heartbeat
+    from django_hubs.server import dbclose
+    from django_hubs.server.heartbeat import heartbeat
 
     closed: list[int] = []
     monkeypatch.setattr(dbclose, "close_old_connections", lambda: closed.append(1))

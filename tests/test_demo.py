@@ -23,7 +23,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from demo_project.chat import views
 from demo_project.chat.models import Message
 from demo_project.chat.presence import presence
-from django_hubs import metrics
+from django_hubs.server import metrics
 from django_hubs.testing import HubClient, HubInvocationError
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -173,7 +173,7 @@ def test_staff_page_is_for_staff_only(users):
 
 
 async def test_staff_summary_reads_the_metrics(users):
-    """Connections per transport, groups and invocations, through ``django_hubs.metrics``."""
+    """Connections per transport, groups and invocations, through ``django_hubs.server.metrics``."""
     metrics.reset()
     ada_user, grace_user = users["ada"], users["grace"]
     async with chat_client(ada_user) as ada, chat_client(grace_user, protocol="messagepack") as grace:

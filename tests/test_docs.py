@@ -210,11 +210,6 @@ def test_the_tutorial_chat_works_with_the_official_client(tutorial: Path, tutori
 # --- the package layout the pages name ------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="issue #16's package layout is not merged yet; when this passes, delete the xfail and "
-    "the LAYOUT_BRIDGE block of docs/conf.py, so the docs build is strict again",
-    strict=True,
-)
 def test_the_modules_the_reference_names_exist() -> None:
     for name in (
         "django_hubs.security.origins",

@@ -15,16 +15,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_hubs import Hub, HubError
-from django_hubs import filters as hub_filters
 from django_hubs.checks import check_settings
-from django_hubs.filters import (
-    HubFilter,
-    InvocationLoggerFilter,
-    RateLimitFilter,
-    build_filter,
-    load_filters,
-    parse_rate,
-)
+from django_hubs.filters import HubFilter, InvocationLoggerFilter, RateLimitFilter, ratelimit
+from django_hubs.filters.ratelimit import parse_rate
+from django_hubs.server import filtering
+from django_hubs.server.filtering import build_filter, load_filters
 from django_hubs.testing import HubClient, HubInvocationError
 
 #: What the recording filters saw, in order.
@@ -118,7 +113,7 @@ HUB = "tests.test_filters.FilteredHub"
 @pytest.fixture(autouse=True)
 def _clean():
     seen.clear()
-    hub_filters._hub_filters.clear()
+    filtering._hub_filters.clear()
     caches["default"].clear()
     yield
     seen.clear()
@@ -337,7 +332,7 @@ async def test_rate_limit_only_for_listed_methods():
 
 async def test_rate_limit_opens_again_in_the_next_window(monkeypatch):
     now = [1_000_040.0]  # 20 s into a minute
-    monkeypatch.setattr(hub_filters.time, "time", lambda: now[0])
+    monkeypatch.setattr(ratelimit.time, "time", lambda: now[0])
     with limited():
         async with HubClient("hubs/f") as client:
             for _ in range(3):

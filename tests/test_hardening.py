@@ -24,13 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from django_hubs import Hub
-from django_hubs.connection import State
-from django_hubs.endpoints import find_endpoint
-from django_hubs.heartbeat import heartbeat
+from django_hubs.server.connection import State
+from django_hubs.server.endpoints import find_endpoint
+from django_hubs.server.heartbeat import heartbeat
+from django_hubs.server.outbox import Outbox, OutboxOverflow
 from django_hubs.testing import HubClient, HubInvocationError
 from django_hubs.transports.manager import manager
 from django_hubs.transports.negotiate import negotiate
-from django_hubs.transports.outbox import Outbox, OutboxOverflow
 from django_hubs.transports.websocket import WebSocketTransport
 from tests.conftest import ErrorRecords
 from tests.interop.fuzz import (
@@ -227,7 +227,7 @@ async def test_a_value_one_protocol_cannot_write_reaches_everyone_else(error_log
 
 class StuckSocket:
     """The WebSocket transport with a server ``send`` that blocks after the handshake, as
-    uvicorn's does (and daphne's through ``django_hubs.daphne``) when the peer stops reading."""
+    uvicorn's does (and daphne's through ``django_hubs.extras.daphne``) when the peer stops reading."""
 
     def __init__(self, protocol: str = "json") -> None:
         self.protocol = protocol

@@ -16,10 +16,10 @@ from django.core import mail
 from django.test import RequestFactory, override_settings
 from django.utils import log as django_log
 
-from django_hubs import logging as hubs_logging
-from django_hubs.daphne import RedactingServer, redacting
+from django_hubs.extras.daphne import RedactingServer, redacting
 from django_hubs.filters import InvocationLoggerFilter
-from django_hubs.logging import REDACTED, RedactTokensFilter, install, redact
+from django_hubs.security import redaction as hubs_logging
+from django_hubs.security.redaction import REDACTED, RedactTokensFilter, install, redact
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoxfQ.c2lnbmF0dXJl"
 OPAQUE = "opaque-token-value"
@@ -200,7 +200,7 @@ def test_the_app_installed_it_on_the_server_loggers() -> None:
 
 
 def test_every_record_is_cleaned_when_it_is_made() -> None:
-    from django_hubs.logging import RedactingRecordFactory
+    from django_hubs.security.redaction import RedactingRecordFactory
 
     assert isinstance(logging.getLogRecordFactory(), RedactingRecordFactory)  # ready() installed it
     logger = logging.getLogger("hubs_nobody_configured.child")
@@ -410,7 +410,7 @@ def test_shortened_invocation_arguments_keep_no_part_of_a_token(caplog, argument
 
 
 def test_printable_escapes_what_would_start_a_new_line() -> None:
-    from django_hubs.logging import printable
+    from django_hubs.server.connection import printable
 
     assert printable("The protocol 'json\nINFO forged' is not supported.") == (
         "The protocol 'json\\nINFO forged' is not supported."

@@ -12,12 +12,14 @@ from django.test import AsyncClient
 from django.urls import include, path
 from prometheus_client.parser import text_string_to_metric_families
 
-import django_hubs
-from django_hubs import checks, metrics, status
+import django_hubs.extras
+from django_hubs import checks
+from django_hubs.extras import status
+from django_hubs.server import metrics
 from django_hubs.testing import HubClient, HubInvocationError
 
 #: This module is also the URLconf of its view tests (``@pytest.mark.urls``).
-urlpatterns = [path("", include("django_hubs.urls")), path("hubs-status/", include("django_hubs.status"))]
+urlpatterns = [path("", include("django_hubs.urls")), path("hubs-status/", include("django_hubs.extras.status"))]
 
 
 @pytest.fixture(autouse=True)
@@ -271,8 +273,8 @@ def test_enabled_without_the_library_is_an_error(admin_client, settings, monkeyp
     for name in [name for name in sys.modules if name.partition(".")[0] == "prometheus_client"]:
         monkeypatch.setitem(sys.modules, name, None)  # imports of it and its modules now fail
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
-    monkeypatch.delitem(sys.modules, "django_hubs.prometheus", raising=False)
-    monkeypatch.delattr(django_hubs, "prometheus", raising=False)
+    monkeypatch.delitem(sys.modules, "django_hubs.extras.prometheus", raising=False)
+    monkeypatch.delattr(django_hubs.extras, "prometheus", raising=False)
     (error,) = [m for m in checks.check_settings() if m.id == "django_hubs.E007"]
     assert error.msg == "HUBS_PROMETHEUS is on but prometheus_client is not installed."
     with pytest.raises(ImproperlyConfigured, match=r'pip install "django-hubs\[prometheus\]"'):
@@ -284,7 +286,7 @@ def test_enabled_without_the_library_is_an_error(admin_client, settings, monkeyp
 def test_no_metrics_on_the_default_registry_and_a_collector_for_your_own():
     import prometheus_client
 
-    from django_hubs.prometheus import HubsCollector
+    from django_hubs.extras.prometheus import HubsCollector
 
     names = set(prometheus_client.REGISTRY._names_to_collectors)
     assert not {name for name in names if name.startswith(("signalr_", "django_hubs_"))}

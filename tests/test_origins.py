@@ -9,7 +9,7 @@ from asgiref.testing import ApplicationCommunicator
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
-from django_hubs.origins import check_origin
+from django_hubs.security.origins import check_origin
 from tests.asgi import application
 from tests.testapp import hubs
 
@@ -155,7 +155,7 @@ def scope_for(path: str, headers: list[tuple[bytes, bytes]], query: bytes = b"")
 
 async def through_origin_check(scope: dict) -> tuple[bool, dict | None]:
     """Run ``scope`` through the origin check alone: was it let in, and with which scope."""
-    from django_hubs.origins import OriginCheckMiddleware
+    from django_hubs.security.origins import OriginCheckMiddleware
 
     seen: list[dict] = []
 

@@ -13,8 +13,8 @@ from django.http import HttpRequest
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
-from django_hubs import sessions
-from django_hubs.endpoints import find_endpoint
+from django_hubs.security import sessions
+from django_hubs.server.endpoints import find_endpoint
 from tests.asgi import application
 
 RS = "\x1e"

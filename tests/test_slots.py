@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from django_hubs.slots import READ_AHEAD, InvocationSlots
-from django_hubs.transports.outbox import Outbox
+from django_hubs.server.outbox import Outbox
+from django_hubs.server.slots import READ_AHEAD, InvocationSlots
 
 pytestmark = pytest.mark.asyncio
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from django_hubs.stateful import MessageBuffer, SequenceError
+from django_hubs.server.stateful import MessageBuffer, SequenceError
 
 
 def test_output_is_kept_until_acknowledged():

@@ -21,7 +21,6 @@ from django.urls import path
 
 from django_hubs import HubError, get_hub_context
 from django_hubs.conf import HubOptions
-from django_hubs.endpoints import lifetime_for
 from django_hubs.protocol.messages import (
     PING_MESSAGE,
     CancelInvocationMessage,
@@ -31,6 +30,7 @@ from django_hubs.protocol.messages import (
     StreamInvocationMessage,
     StreamItemMessage,
 )
+from django_hubs.server.endpoints import lifetime_for
 from django_hubs.testing import HubClient, HubInvocationError
 from tests.testapp.hubs import TestHub, stream_log
 

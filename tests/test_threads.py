@@ -183,7 +183,7 @@ async def test_one_connections_sync_calls_run_in_the_order_sent() -> None:
 
 
 async def test_database_connections_are_closed_around_each_call_in_its_thread(monkeypatch) -> None:
-    from django_hubs import threads
+    from django_hubs.server import threads
 
     seen: list[str] = []
     original = threads.close_old_connections

@@ -14,7 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from django_hubs import Hub
-from django_hubs.typescript import camel, client_calls, generate, undeclared_client_calls
+from django_hubs.extras.typescript import camel, client_calls, generate, undeclared_client_calls
 from tests.interop.live import INTEROP, NODE_MODULES, PYTHON, ROOT, LiveServer, require_tool
 from tests.testapp.hubs import TestHub
 from tests.testapp.typed import TypedHub

@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from django_hubs import metrics
-from django_hubs.endpoints import endpoints
+from django_hubs.server import metrics
+from django_hubs.server.endpoints import endpoints
 
 from .hubs import ChatHub
 
@@ -55,7 +55,7 @@ def chat(request: HttpRequest) -> HttpResponse:
 
 
 def hub_summaries() -> list[dict[str, Any]]:
-    """Each hub's figures in this process, from ``django_hubs.metrics.snapshot()``.
+    """Each hub's figures in this process, from ``django_hubs.server.metrics.snapshot()``.
 
     Connections by transport and protocol, users and groups are what the server holds now;
     invocations are counted since the process started (or since ``metrics.reset()``).

@@ -17,16 +17,15 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..auth import authenticate
-from ..connection import HubConnection
-from ..endpoints import HubEndpoint, find_endpoint
-from ..hub import is_authorized
+from ..security.auth import authenticate
+from ..server.authorization import is_authorized
+from ..server.connection import HubConnection
+from ..server.endpoints import HubEndpoint, find_endpoint
+from ..server.outbox import Outbox
+from ..server.scope import query_value, request_user
 from . import longpolling, sse
 from .manager import ConnectionRecord, manager
 from .negotiate import plain
-from .outbox import Outbox
-from .query import query_value
-from .request import request_user
 
 logger = logging.getLogger("django_hubs.transport")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.http import HttpResponse
 
-from ..connection import HubConnection
+from ..server.connection import HubConnection
 from .manager import ConnectionRecord, manager
 
 logger = logging.getLogger("django_hubs.transport")

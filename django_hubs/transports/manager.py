@@ -12,12 +12,12 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..heartbeat import heartbeat
+from ..server.heartbeat import heartbeat
 
 if TYPE_CHECKING:
-    from ..connection import HubConnection
-    from ..endpoints import HubEndpoint
-    from .outbox import Outbox
+    from ..server.connection import HubConnection
+    from ..server.endpoints import HubEndpoint
+    from ..server.outbox import Outbox
 
 logger = logging.getLogger("django_hubs.connection")
 

@@ -8,12 +8,11 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..auth import authenticate
-from ..endpoints import find_endpoint
-from ..hub import is_authorized
+from ..security.auth import authenticate
+from ..server.authorization import is_authorized
+from ..server.endpoints import find_endpoint
+from ..server.scope import query_value, request_user
 from .manager import manager
-from .query import query_value
-from .request import request_user
 
 #: Transports this server implements, in the order clients should try them.
 IMPLEMENTED_TRANSPORTS = ("WebSockets", "ServerSentEvents", "LongPolling")

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from django.http import StreamingHttpResponse
 
-from ..connection import HubConnection
+from ..server.connection import HubConnection
 from .manager import ConnectionRecord, manager
 
 logger = logging.getLogger("django_hubs.transport")

@@ -13,34 +13,17 @@ import contextlib
 import logging
 from typing import Any
 
-from ..asgi import RAW_SEND
-from ..connection import HubConnection, State
-from ..endpoints import HubEndpoint, find_endpoint
-from ..hub import is_authorized
+from ..server.authorization import is_authorized
+from ..server.connection import HubConnection, State
+from ..server.endpoints import HubEndpoint, find_endpoint
+from ..server.outbox import Outbox
+from ..server.scope import RAW_SEND, deny, query_value, scope_query, scope_user
 from .manager import ConnectionRecord, manager, new_id
-from .outbox import Outbox
-from .query import query_value, scope_query
-from .request import scope_user
 
 logger = logging.getLogger("django_hubs.transport")
 
 Send = Any
 Receive = Any
-
-
-async def deny(scope: dict[str, Any], send: Send, status: int, text: str = "") -> None:
-    """Refuse the upgrade with an HTTP status where the server allows it (else a 403)."""
-    if "websocket.http.response" in scope.get("extensions", {}):
-        await send(
-            {
-                "type": "websocket.http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())],
-            }
-        )
-        await send({"type": "websocket.http.response.body", "body": text.encode()})
-    else:
-        await send({"type": "websocket.close", "code": 1008 if status in (401, 403) else 1000})
 
 
 async def write(send: Send, outbox: Outbox) -> None:

@@ -82,7 +82,7 @@ class LiveServer:
     def command(self) -> list[str]:
         if self.kind == "daphne":
             # The redacting entry point, as README tells users to run daphne.
-            return [PYTHON, "-m", "django_hubs.daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app]
+            return [PYTHON, "-m", "django_hubs.extras.daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app]
         if self.kind == "uvicorn":
             return [
                 str(BIN / "uvicorn"),

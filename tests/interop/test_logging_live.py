@@ -33,8 +33,8 @@ COMMANDS = {
     "daphne-access-file": lambda port, access: [
         str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "--access-log", str(access), "tests.asgi:application"
     ],
-    "django_hubs.daphne": lambda port, access: [
-        PYTHON, "-m", "django_hubs.daphne", "-b", "127.0.0.1", "-p", str(port), "--access-log", "-", "-v", "2",
+    "django_hubs.extras.daphne": lambda port, access: [
+        PYTHON, "-m", "django_hubs.extras.daphne", "-b", "127.0.0.1", "-p", str(port), "--access-log", "-", "-v", "2",
         "tests.asgi:application",
     ],
     "uvicorn": lambda port, _: [

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from django_hubs.backplane import Backplane
+from django_hubs.server.backplane import Backplane
 
 from .live import PYTHON, ROOT, LiveServer, RedisServer
 

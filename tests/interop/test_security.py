@@ -1,6 +1,6 @@
 """Security over real sockets (spec section 9): tokens, origins, CORS, logs, limits.
 
-Every server here is a subprocess (daphne through ``python -m django_hubs.daphne``,
+Every server here is a subprocess (daphne through ``python -m django_hubs.extras.daphne``,
 uvicorn, and daphne's ``manage.py runserver``) with its own settings; clients are the
 official JS client, and a raw ``websockets`` client where exact frames matter.
 """
@@ -41,7 +41,7 @@ class SecureServer(LiveServer):
 
     def command(self) -> list[str]:
         if self.kind == "daphne":
-            return [PYTHON, "-m", "django_hubs.daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app]
+            return [PYTHON, "-m", "django_hubs.extras.daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app]
         if self.kind == "runserver":
             return [PYTHON, "-m", "django", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
         return super().command()
@@ -701,7 +701,7 @@ class Ipv6Server(SecureServer):
 
     def command(self) -> list[str]:
         if self.kind == "daphne":
-            return [PYTHON, "-m", "django_hubs.daphne", "-b", "::1", "-p", str(self.port), self.app]
+            return [PYTHON, "-m", "django_hubs.extras.daphne", "-b", "::1", "-p", str(self.port), self.app]
         if self.kind == "runserver":
             return [PYTHON, "-m", "django", "runserver", f"[::1]:{self.port}", "--noreload"]
         return [str(part) if part != "127.0.0.1" else "::1" for part in super().command()]

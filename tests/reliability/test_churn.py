@@ -18,8 +18,8 @@ from typing import Any
 import redis
 
 from bench.protocols import SignalRClient
-from django_hubs.connection import HubConnection
-from django_hubs.endpoints import find_endpoint
+from django_hubs.server.connection import HubConnection
+from django_hubs.server.endpoints import find_endpoint
 from django_hubs.testing import HubClient
 from tests.conftest import ErrorRecords
 from tests.interop.live import LiveServer
@@ -188,7 +188,7 @@ async def test_the_heartbeat_keeps_no_closed_connection_alive() -> None:
     """Regression: the ticker's loop variable held the last connection it ticked, closed or not,
     until another connection was ticked: in an idle process, forever (with its scope, user,
     buffers and hub instance)."""
-    from django_hubs.heartbeat import heartbeat
+    from django_hubs.server.heartbeat import heartbeat
 
     async with HubClient(PATH) as client:
         await client.invoke("join", "one")

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from bench.protocols import SignalRClient
-from django_hubs.endpoints import find_endpoint
-from django_hubs.slots import READ_AHEAD
+from django_hubs.server.endpoints import find_endpoint
+from django_hubs.server.slots import READ_AHEAD
 from django_hubs.testing import HubClient
 from tests.conftest import ErrorRecords
 from tests.interop.live import JsAgent, LiveServer

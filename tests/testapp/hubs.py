@@ -215,7 +215,7 @@ class TestHub(Hub):
         Counted from the event loop and the heap, not from the registry of connections: what a
         connection that has gone left behind must show too.
         """
-        from django_hubs.dispatcher import Dispatcher, UploadStream
+        from django_hubs.server.dispatcher import Dispatcher, UploadStream
 
         runners = {Dispatcher._run.__qualname__, Dispatcher._runner.__qualname__, Dispatcher._run_stream.__qualname__}
         current = asyncio.current_task()

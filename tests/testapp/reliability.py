@@ -48,8 +48,8 @@ class ReliabilityHub(Hub):
 
 def introspect(path: str) -> dict[str, Any]:
     """What this process holds for the hub at ``path``, read from the app's own registries."""
-    from django_hubs.endpoints import find_endpoint
-    from django_hubs.heartbeat import heartbeat
+    from django_hubs.server.endpoints import find_endpoint
+    from django_hubs.server.heartbeat import heartbeat
     from django_hubs.transports.manager import manager
 
     endpoint = find_endpoint(path.strip("/"))

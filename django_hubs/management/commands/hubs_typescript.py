@@ -9,8 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.module_loading import import_string
 
+from django_hubs.extras.typescript import configured_hubs, generate
 from django_hubs.hub import Hub
-from django_hubs.typescript import configured_hubs, generate
 
 
 def _file_name(hub_class: type) -> str:

@@ -6,8 +6,8 @@ by method with their outcome and duration). What can be read from the connection
 registry instead (active connections by transport and protocol, users, groups) is read
 from it when someone asks, so it costs the hot path nothing.
 
-:func:`snapshot` gives everything as a dict. ``django_hubs.status`` serves it to staff
-users, and ``django_hubs.prometheus`` turns it into Prometheus metrics (with the names of
+:func:`snapshot` gives everything as a dict. ``django_hubs.extras.status`` serves it to staff
+users, and ``django_hubs.extras.prometheus`` turns it into Prometheus metrics (with the names of
 the OpenTelemetry semantic conventions for SignalR where they exist) when
 ``HUBS_PROMETHEUS`` is on.
 """
@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .connection import HubConnection
+    from .lifetime import HubConnection
 
 #: Seconds; the bucket boundaries OpenTelemetry advises for ``signalr.server.connection.duration``.
 CONNECTION_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)

@@ -9,23 +9,12 @@ import itertools
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from . import errors
-from .aio import in_context
-from .binding import BindingError, converter, mismatch_text
-from .errors import HubError, InvalidDataError
-from .filters import (
-    InvocationContext,
-    LifetimeContext,
-    chain_connected,
-    chain_disconnected,
-    chain_invoke,
-    hub_filters,
-)
-from .hub import HubMethod, is_authorized
-from .metrics import hub_metrics
-from .protocol.messages import (
+from .. import errors
+from ..errors import HubError, InvalidDataError
+from ..hub import HubMethod
+from ..protocol.messages import (
     AckMessage,
     CancelInvocationMessage,
     CloseMessage,
@@ -37,11 +26,57 @@ from .protocol.messages import (
     StreamInvocationMessage,
     StreamItemMessage,
 )
+from .aio import in_context
+from .authorization import is_authorized
+from .binding import BindingError, converter, mismatch_text
+from .filtering import (
+    InvocationContext,
+    LifetimeContext,
+    chain_connected,
+    chain_disconnected,
+    chain_invoke,
+    hub_filters,
+)
+from .metrics import hub_metrics
 from .slots import InvocationSlots
 from .threads import run_hub_method
 
 if TYPE_CHECKING:
-    from .connection import HubConnection
+    from ..conf import HubOptions
+    from ..hub import Hub
+    from .outbox import Outbox
+
+
+class HubConnection(Protocol):
+    """What the dispatcher reads and does of its connection (``connection.HubConnection`` is one).
+
+    A protocol, so that the connection can own its dispatcher without the two importing each other.
+    """
+
+    connection_id: str
+    user: Any
+    user_identifier: str | None
+    options: HubOptions
+    outbox: Outbox
+    hub: Hub
+    created: float
+    received_ping: bool
+    in_on_connected: bool
+    close_reason: BaseException | None
+
+    @property
+    def endpoint(self) -> Any: ...
+
+    @property
+    def protocol(self) -> Any: ...
+
+    @property
+    def state(self) -> Any: ...
+
+    def send(self, message: HubMessage) -> None: ...
+
+    def close_nowait(self, error: str | None = None, allow_reconnect: bool = False) -> None: ...
+
 
 logger = logging.getLogger("django_hubs.dispatch")
 

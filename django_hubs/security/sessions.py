@@ -26,7 +26,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -37,14 +37,14 @@ from django.http.cookie import parse_cookie
 from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 
-from .backplane import Backplane
-from .errors import HubError
-from .origins import scope_header
+from ..errors import HubError
+from ..server.backplane import Backplane, register_handler
+from ..server.scope import scope_header
 
 if TYPE_CHECKING:
-    from .connection import HubConnection
-    from .hub import Hub
-    from .lifetime import HubLifetimeManager
+    from ..hub import Hub
+    from ..server.connection import HubConnection
+    from ..server.lifetime import HubLifetimeManager
 
 logger = logging.getLogger("django_hubs.sessions")
 
@@ -85,11 +85,12 @@ def close_local(lifetime: HubLifetimeManager, user: str | None, session: str) ->
 
 def _candidates(lifetime: HubLifetimeManager, user: str | None) -> list[HubConnection]:
     members = lifetime.connections if user is None else lifetime.users.get(user, {})
-    return list(members.values())
+    # The registry holds the connections this process made: HubConnection objects.
+    return [cast("HubConnection", member) for member in members.values()]
 
 
 def _close_if_opened_by(connection: HubConnection, session: str) -> bool:
-    from .connection import State
+    from ..server.connection import State
 
     if connection.state is not State.CONNECTED or connection_session(connection) != session:
         return False
@@ -101,7 +102,7 @@ def _close_if_opened_by(connection: HubConnection, session: str) -> bool:
 
 def _lifetimes() -> Iterable[tuple[HubLifetimeManager, type[Hub]]]:
     """Each hub's lifetime manager once, with how that hub names the user being logged out."""
-    from .endpoints import endpoints
+    from ..server.endpoints import endpoints
 
     seen: set[int] = set()
     for endpoint in endpoints().values():
@@ -194,7 +195,7 @@ def _stale(connections: list[HubConnection], auth_hash: str) -> list[HubConnecti
 
 
 def _close_stale(connection: HubConnection) -> None:
-    from .connection import State
+    from ..server.connection import State
 
     if connection.state is not State.CONNECTED:
         return
@@ -204,7 +205,7 @@ def _close_stale(connection: HubConnection) -> None:
 
 
 async def _close_stale_remote(lifetime: HubLifetimeManager, user: str, auth_hash: str) -> None:
-    from .threads import run_auth
+    from ..server.threads import run_auth
 
     for connection in await run_auth(_stale, _candidates(lifetime, user), auth_hash):
         _close_stale(connection)
@@ -247,5 +248,7 @@ def _logged_out(sender: Any, request: Any = None, user: Any = None, **kwargs: An
 def connect() -> None:
     from django.contrib.auth import get_user_model
 
+    register_handler(MESSAGE_TYPE, handle_remote)
+    register_handler(PASSWORD_MESSAGE_TYPE, handle_remote)
     user_logged_out.connect(_logged_out, dispatch_uid="django_hubs.sessions")
     post_save.connect(_user_saved, sender=get_user_model(), dispatch_uid="django_hubs.sessions.password")

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 
-from .transports.websocket import deny
+from ..server.scope import deny, scope_header, scope_host, scope_path
 
 logger = logging.getLogger("django_hubs.origins")
 
@@ -159,8 +159,8 @@ def carries_hub_token(scope: dict[str, Any]) -> bool:
     A malformed ``Authorization`` value counts: that upgrade is refused with a 401 below.
     Other WebSocket paths never count: the token middleware does not look at them.
     """
+    from ..server.endpoints import find_endpoint
     from .auth import InvalidTokenError, scope_raw_token
-    from .endpoints import find_endpoint
 
     if find_endpoint(scope_path(scope)) is None:
         return False
@@ -168,22 +168,6 @@ def carries_hub_token(scope: dict[str, Any]) -> bool:
         return scope_raw_token(scope) is not None
     except InvalidTokenError:
         return True
-
-
-def scope_header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
-
-
-def scope_host(scope: dict[str, Any]) -> str | None:
-    """The host the client asked for, as Django's ``get_host`` reads it."""
-    if getattr(settings, "USE_X_FORWARDED_HOST", False):
-        forwarded = scope_header(scope, b"x-forwarded-host")
-        if forwarded:
-            return forwarded.split(",")[-1].strip()
-    return scope_header(scope, b"host")
 
 
 class OriginCheckMiddleware:
@@ -213,12 +197,3 @@ class OriginCheckMiddleware:
                 await deny(scope, send, 403, "Forbidden")
                 return
         await self.inner(scope, receive, send)
-
-
-def scope_path(scope: dict[str, Any]) -> str:
-    """The request path below the ASGI ``root_path`` (``FORCE_SCRIPT_NAME`` deployments)."""
-    path: str = scope.get("path", "")
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    return path

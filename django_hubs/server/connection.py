@@ -1,7 +1,7 @@
 """One hub connection: handshake, framing, keep-alive, close; the dispatcher does the rest.
 
 A connection is fed bytes by its transport (``receive``) and writes whole records to
-its :class:`~django_hubs.transports.outbox.Outbox`; it knows nothing of sockets or HTTP.
+its :class:`~django_hubs.server.outbox.Outbox`; it knows nothing of sockets or HTTP.
 """
 
 from __future__ import annotations
@@ -11,16 +11,13 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any
 
-from . import errors
-from .clients import GroupManager, HubCallerClients
-from .dispatcher import Dispatcher
-from .errors import HubError
-from .heartbeat import heartbeat
-from .hub import HubCallerContext
-from .logging import printable
-from .protocol import PROTOCOLS, HubProtocol
-from .protocol.errors import MessageTooLargeError, ProtocolError
-from .protocol.handshake import (
+from .. import errors
+from ..clients import GroupManager, HubCallerClients
+from ..errors import HubError
+from ..hub import HubCallerContext
+from ..protocol import PROTOCOLS, HubProtocol
+from ..protocol.errors import MessageTooLargeError, ProtocolError
+from ..protocol.handshake import (
     HANDSHAKE_CANCELED,
     HANDSHAKE_SUCCESS,
     HANDSHAKE_UNEXPECTED,
@@ -28,7 +25,7 @@ from .protocol.handshake import (
     handshake_error,
     parse_handshake,
 )
-from .protocol.messages import (
+from ..protocol.messages import (
     PING_MESSAGE,
     TRACKABLE_TYPES,
     AckMessage,
@@ -37,8 +34,10 @@ from .protocol.messages import (
     Payload,
     SequenceMessage,
 )
+from .dispatcher import Dispatcher
+from .heartbeat import heartbeat
+from .outbox import Outbox, OutboxOverflow
 from .stateful import MessageBuffer
-from .transports.outbox import Outbox, OutboxOverflow
 
 if TYPE_CHECKING:
     from .endpoints import HubEndpoint
@@ -46,6 +45,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger("django_hubs.connection")
 
 MAX_HANDSHAKE_VERSION = 2
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, so client-chosen text cannot start a log line of its own."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class State(enum.Enum):

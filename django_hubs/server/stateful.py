@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from .protocol.errors import ProtocolError
+from ..protocol.errors import ProtocolError
 
 
 class SequenceError(ProtocolError):

@@ -10,10 +10,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .connection import HubConnection
+
+class HubConnection(Protocol):
+    """What the timer needs of a connection (``connection.HubConnection`` is one), without importing it."""
+
+    @property
+    def tick_interval(self) -> float: ...
+
+    def tick(self, now: float, wall_now: float) -> None: ...
+
 
 logger = logging.getLogger("django_hubs.heartbeat")
 

@@ -29,7 +29,7 @@ from channels.db import database_sync_to_async
 from django.core.signals import setting_changed
 from django.db import close_old_connections
 
-from . import conf
+from .. import conf
 
 T = TypeVar("T")
 

@@ -19,9 +19,9 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.utils.module_loading import import_string
 
-from . import conf
-from .cors import REQUIRED_HEADERS
-from .hub import Hub
+from .. import conf
+from ..hub import Hub
+from ..security.cors import REQUIRED_HEADERS
 
 # --- settings types -------------------------------------------------------------------
 
@@ -76,7 +76,7 @@ def _is_filters(value: Any) -> str | None:
     """Every entry imports and builds, with its options (a bad rate, an unknown keyword)."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from .filters import load_filters
+    from ..server.filtering import load_filters
 
     if isinstance(value, str | dict) or not isinstance(value, list | tuple):
         return 'must be a list of filters (dotted paths, classes or {"filter": ..., **options} dicts)'
@@ -374,7 +374,7 @@ def _listed_hubs() -> list[tuple[str, type[Hub], tuple[str, ...]]]:
     """``(path, hub class, transports)`` of every usable ``HUBS`` entry; E002/E003 report the rest."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from .endpoints import _load_hub, normalize_path
+    from ..server.endpoints import _load_hub, normalize_path
 
     hubs = getattr(settings, "HUBS", {})
     if not isinstance(hubs, dict):
@@ -398,7 +398,7 @@ def check_negotiate_routes(app_configs: Any = None, **kwargs: Any) -> list[Check
     """Every hub's negotiate URL reaches django-hubs (else the client gets the site's 404 page)."""
     from django.urls import Resolver404, resolve
 
-    from .transports.negotiate import negotiate
+    from ..transports.negotiate import negotiate
 
     if not hasattr(settings, "ROOT_URLCONF"):
         return []
@@ -458,7 +458,7 @@ def check_websocket_routes(app_configs: Any = None, **kwargs: Any) -> list[Check
                         f"HUBS[{path!r}] ({hub_class.__qualname__}) is behind Channels' OriginValidator "
                         "(AllowedHostsOriginValidator), which refuses the .NET, Java and Python SignalR clients "
                         "(they send no Origin) and ignores CORS_ALLOWED_ORIGINS.",
-                        hint="Use django_hubs.origins.OriginCheckMiddleware instead; a hub routed with "
+                        hint="Use django_hubs.security.origins.OriginCheckMiddleware instead; a hub routed with "
                         "as_asgi() checks origins itself.",
                         obj="ASGI_APPLICATION",
                         id="django_hubs.W020",

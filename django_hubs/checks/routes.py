@@ -18,8 +18,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import OriginValidator
 from django.core.exceptions import ImproperlyConfigured
 
-from .endpoints import find_endpoint
-from .hub import Hub
+from ..hub import Hub
+from ..server.endpoints import find_endpoint
 
 #: Attribute names under which middleware keeps the application it wraps.
 INNER_NAMES = ("inner", "application", "app")
@@ -45,8 +45,8 @@ def _name(app: Any) -> str:
 
 def websocket_route(app: Any, path: str) -> WebSocketRoute:
     """Follow a ``websocket`` scope for ``path`` (below any ``root_path``) through ``app``."""
-    from .consumer import HubConsumer, HubRouter
-    from .transports.websocket import WebSocketTransport
+    from ..consumer import HubConsumer, HubRouter
+    from ..transports.websocket import WebSocketTransport
 
     route = WebSocketRoute("unknown")
     remaining = path.lstrip("/")

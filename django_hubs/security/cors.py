@@ -28,11 +28,11 @@ from typing import Any
 
 from corsheaders.conf import conf as cors_conf
 
+from ..server.endpoints import find_endpoint
+from ..server.scope import query_value, scope_header, scope_path, scope_query
 from .auth import QUERY_PARAM, InvalidTokenError, raw_token_from_header
 from .auth import _header_name as header_name
-from .endpoints import find_endpoint
-from .origins import allows_all_origins, is_listed_origin, scope_header, scope_path
-from .transports.query import query_value, scope_query
+from .origins import allows_all_origins, is_listed_origin
 
 #: What the SignalR clients send (spec 1.2, 2.2 and 2.3); DELETE ends a long poll.
 REQUIRED_METHODS = ("GET", "POST", "DELETE", "OPTIONS")

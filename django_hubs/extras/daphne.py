@@ -1,9 +1,9 @@
-"""``python -m django_hubs.daphne``: the ``daphne`` command, with backpressure and a redacted access log.
+"""``python -m django_hubs.extras.daphne``: the ``daphne`` command, with backpressure and a redacted access log.
 
 daphne's command line writes its access log straight to a stream (stdout, or the
 ``--access-log`` file), not through ``logging``, and its HTTP lines carry the full URL:
 ``GET /hubs/chat?id=...&access_token=...``. Under plain ``daphne`` the app's ``ready()``
-already replaces that writer (:func:`django_hubs.logging.cover_daphne_access_log`); this
+already replaces that writer (:func:`django_hubs.security.redaction.cover_daphne_access_log`); this
 entry point, which takes exactly daphne's arguments and runs daphne's own server, also
 wraps the access logger it hands to the server, whatever application it loads.
 
@@ -25,7 +25,7 @@ from daphne.http_protocol import WebRequest
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 
-from .logging import redact_value
+from ..security.redaction import redact_value
 
 ActionLogger = Callable[[str, str, dict[str, Any]], None]
 

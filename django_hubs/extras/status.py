@@ -1,11 +1,11 @@
 """Staff-only views of this process's hub counters; opt in with one line in ``urls.py``::
 
-    path("hubs-status/", include("django_hubs.status")),
+    path("hubs-status/", include("django_hubs.extras.status")),
 
 - ``hubs-status/``: an HTML page, one section per hub;
-- ``hubs-status/json``: the same figures as JSON (:func:`django_hubs.metrics.snapshot`);
+- ``hubs-status/json``: the same figures as JSON (:func:`django_hubs.server.metrics.snapshot`);
 - ``hubs-status/metrics``: Prometheus metrics through ``prometheus_client``
-  (:mod:`django_hubs.prometheus`), only with ``HUBS_PROMETHEUS = True``: otherwise it
+  (:mod:`django_hubs.extras.prometheus`), only with ``HUBS_PROMETHEUS = True``: otherwise it
   answers 404, and the library is an optional extra (``django-hubs[prometheus]``).
 
 Only active staff users get them; other signed-in users get 403 and anonymous browsers
@@ -28,7 +28,7 @@ from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import metrics
+from ..server import metrics
 
 View = Callable[[HttpRequest], Awaitable[HttpResponse]]
 

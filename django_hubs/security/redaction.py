@@ -78,7 +78,7 @@ def redacted_names() -> tuple[str, ...]:
     global _names
     if _names is not None:
         return _names
-    from .conf import redacted_query_params
+    from ..conf import redacted_query_params
 
     try:
         _names = tuple(str(name) for name in redacted_query_params())
@@ -174,13 +174,6 @@ def redact(text: str) -> str:
 
 def is_connection_token(value: str) -> bool:
     return _TOKEN_SHAPE.fullmatch(value) is not None
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters escaped, so client-chosen text cannot start a log line of its own."""
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def redact_bytes(data: bytes) -> bytes:
@@ -336,7 +329,7 @@ def _clean_safely(record: logging.LogRecord) -> None:
 class RedactTokensFilter(logging.Filter):
     """Removes access tokens from a record; never drops it.
 
-    Usable in ``LOGGING`` too: ``"filters": {"redact": {"()": "django_hubs.logging.RedactTokensFilter"}}``.
+    Usable in ``LOGGING`` too: ``"filters": {"redact": {"()": "django_hubs.security.redaction.RedactTokensFilter"}}``.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -444,7 +437,7 @@ def install(loggers: Iterable[str] = REQUEST_LOGGERS) -> None:
     """Redact every record from now on, whatever configures logging later (idempotent)."""
     from django.core.signals import setting_changed
 
-    setting_changed.connect(_forget_names, dispatch_uid="django_hubs.logging.names")
+    setting_changed.connect(_forget_names, dispatch_uid="django_hubs.security.redaction.names")
     install_record_factory()
     attach_filters(loggers)
     _reattach_after_django_configures_logging()

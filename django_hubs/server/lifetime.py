@@ -11,14 +11,40 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from ..errors import HubError
+from ..protocol.messages import InvocationMessage, Payload
 from .backplane import REPLY_TIMEOUT, Backplane, _pack, _unpack, get_backplane, new_message_id
-from .errors import HubError
-from .protocol.messages import InvocationMessage, Payload
 
-if TYPE_CHECKING:
-    from .connection import HubConnection
+
+class ClientInvoker(Protocol):
+    async def invoke_client(self, method: str, arguments: list[Any], timeout: float | None) -> Any: ...
+
+
+class HubConnection(Protocol):
+    """What the registry needs of a connection (``connection.HubConnection`` is one).
+
+    A protocol, so that the registry and the connection that registers itself in it do not import each other.
+    """
+
+    connection_id: str
+    user_identifier: str | None
+    group_names: set[str]
+    scope: dict[str, Any]
+    transport: str
+    endpoint: Any
+
+    @property
+    def dispatcher(self) -> ClientInvoker: ...
+
+    @property
+    def protocol(self) -> Any: ...
+
+    def send_payload(self, payload: Payload) -> None: ...
+
+    def close_nowait(self, error: str | None = None, allow_reconnect: bool = False) -> None: ...
+
 
 logger = logging.getLogger("django_hubs.lifetime")
 
@@ -231,7 +257,7 @@ class HubLifetimeManager:
         backplane = self.backplane
         if backplane is None:
             raise HubError(f"Connection '{connection_id}' does not exist.")
-        from .conf import get
+        from ..conf import get
 
         wait = timeout if timeout is not None else get("HUBS_CLIENT_RESULT_TIMEOUT")
         request = {

@@ -37,8 +37,8 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from .binding import typeddict_keys
-from .hub import Hub, HubMethod, _is_stream_hint
+from ..hub import Hub, HubMethod, _is_stream_hint
+from ..server.binding import typeddict_keys
 
 ARGUMENT = "argument"
 RESULT = "result"
@@ -479,7 +479,7 @@ def generate(hubs: Iterable[tuple[type[Hub], str | None]], protocol: str = "json
 
 def configured_hubs() -> list[tuple[type[Hub], str]]:
     """Each hub class of ``settings.HUBS`` once, with the first path it is served at."""
-    from .endpoints import endpoints
+    from ..server.endpoints import endpoints
 
     seen: dict[type[Hub], str] = {}
     for path, endpoint in endpoints().items():

@@ -18,15 +18,33 @@ import hashlib
 import logging
 import uuid
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import msgpack
 
+from ..protocol.json import to_jsonable
 from .heartbeat import heartbeat
-from .protocol.json import to_jsonable
 
-if TYPE_CHECKING:
-    from .lifetime import HubLifetimeManager
+
+class HubLifetimeManager(Protocol):
+    """What the reader hands other processes' messages to (``lifetime.HubLifetimeManager`` is one).
+
+    A protocol: the lifetime manager publishes through the backplane, so the backplane must not import it.
+    """
+
+    connections: dict[str, Any]
+
+    def deliver_local(
+        self, kind: str, names: tuple[str, ...], exclude: tuple[str, ...], method: str, args: list[Any]
+    ) -> None: ...
+
+    async def change_local_group(self, op: str, connection_id: str, name: str) -> bool: ...
+
+    def abort_local(self, connection_id: str) -> bool: ...
+
+    async def invoke(self, connection_id: str, method: str, args: list[Any], timeout: float | None) -> Any: ...
+
 
 logger = logging.getLogger("django_hubs.backplane")
 
@@ -72,6 +90,19 @@ def get_backplane() -> Backplane | None:
 
 
 _backplanes: dict[int, Backplane] = {}
+
+
+RemoteHandler = Callable[[Any, dict[str, Any], "str | None"], None]
+_handlers: dict[str, RemoteHandler] = {}
+
+
+def register_handler(kind: str, handler: RemoteHandler) -> None:
+    """Handle messages of type ``kind`` from other processes: ``handler(lifetime, message, own_channel)``.
+
+    Layers above the server add their own message types this way (the sessions' logout and
+    password change), so the server never imports them.
+    """
+    _handlers[kind] = handler
 
 
 class Backplane:
@@ -236,12 +267,10 @@ class Backplane:
             done = await manager.change_local_group(message["op"], message["connection"], message["group"])
             if done and message.get("reply"):
                 await self.answer(message, {"ok": True})
-        elif kind in ("hubs.session_ended", "hubs.password_changed"):
-            from .sessions import handle_remote
-
-            handle_remote(manager, message, self.channel)
         elif kind == "hubs.abort":
             manager.abort_local(message["connection"])
+        elif (handler := _handlers.get(kind)) is not None:
+            handler(manager, message, self.channel)
         elif kind == "hubs.invoke" and message["connection"] in manager.connections:
             # The client may take a while: never stall this process's reader on it.
             task = asyncio.get_running_loop().create_task(self._invoke(manager, message))

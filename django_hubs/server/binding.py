@@ -27,8 +27,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .errors import BINDING_ARGUMENTS, HubError
-from .hub import fold
+from ..errors import BINDING_ARGUMENTS, HubError
+from ..hub import fold
 
 Converter = Callable[[Any], Any]
 

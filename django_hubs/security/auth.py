@@ -29,12 +29,9 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
 from rest_framework_simplejwt.settings import api_settings
 
-from .endpoints import find_endpoint
-from .origins import scope_header, scope_path
-from .threads import run_auth
-from .transports.query import query_value, scope_query
-from .transports.request import request_user
-from .transports.websocket import deny
+from ..server.endpoints import find_endpoint
+from ..server.scope import deny, query_value, request_user, scope_header, scope_path, scope_query
+from ..server.threads import run_auth
 
 logger = logging.getLogger("django_hubs.auth")
 

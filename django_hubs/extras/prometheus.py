@@ -1,6 +1,6 @@
 """The hub counters for Prometheus, through ``prometheus_client`` (``pip install "django-hubs[prometheus]"``).
 
-:class:`HubsCollector` turns :func:`django_hubs.metrics.snapshot` into metric families at
+:class:`HubsCollector` turns :func:`django_hubs.server.metrics.snapshot` into metric families at
 each scrape, so the figures are this process's own at that moment and the hot path keeps
 counting with plain integer additions. Names are the Prometheus spelling of the
 OpenTelemetry semantic conventions for SignalR where they exist
@@ -23,8 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
-from . import metrics
-from .conf import ALL_TRANSPORTS
+from ..conf import ALL_TRANSPORTS
+from ..server import metrics
 
 #: ``signalr.transport`` values of the OpenTelemetry conventions, by SignalR transport name.
 OTEL_TRANSPORTS = {"WebSockets": "web_sockets", "ServerSentEvents": "server_sent_events", "LongPolling": "long_polling"}
@@ -76,9 +76,9 @@ def _buckets(histogram: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 class HubsCollector:
-    """A ``prometheus_client`` collector over :func:`django_hubs.metrics.snapshot`.
+    """A ``prometheus_client`` collector over :func:`django_hubs.server.metrics.snapshot`.
 
-    Read it from the server's event loop (as :mod:`django_hubs.status` does): the
+    Read it from the server's event loop (as :mod:`django_hubs.extras.status` does): the
     connection registry it reads belongs to that loop.
     """
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -10,10 +10,17 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from .clients import GroupManager, HubClients
-from .conf import HubOptions
-from .hub import Hub
+from ..clients import GroupManager, HubClients
+from ..conf import HubOptions
+from ..hub import Hub
+from .filtering import load_filters
 from .lifetime import HubLifetimeManager
+
+
+def hub_options(overrides: dict[str, Any] | None = None) -> HubOptions:
+    """A hub's options with its filters built, once per endpoint rather than per connection."""
+    options = HubOptions.load(overrides)
+    return replace(options, filters=load_filters(options.filters))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +65,7 @@ def endpoints() -> dict[str, HubEndpoint]:
         for path, value in getattr(settings, "HUBS", {}).items():
             hub_class, overrides = _load_hub(value)
             path = normalize_path(path)
-            found[path] = HubEndpoint(path, hub_class, HubOptions.load(overrides), lifetime_for(hub_class))
+            found[path] = HubEndpoint(path, hub_class, hub_options(overrides), lifetime_for(hub_class))
         _endpoints = found
     return _endpoints
 
