@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from ..asgi import RAW_SEND
-from ..connection import HubConnection, State
+from ..connection import HubConnection, State, scope_expiry
 from ..endpoints import HubEndpoint, find_endpoint
 from ..hub import is_authorized
 from .manager import ConnectionRecord, manager, new_id
@@ -156,7 +156,7 @@ class WebSocketTransport:
         outbox = Outbox(endpoint.options.max_outgoing_buffer)
         if resuming is not None:
             connection = resuming
-            generation = connection.resume(outbox)
+            generation = connection.resume(outbox, scope_expiry(scope))
         else:
             connection = HubConnection(endpoint, connection_id, scope, user, "WebSockets", outbox)
             connection.allow_stateful = record is not None and record.stateful
