@@ -92,12 +92,13 @@ def test_stateful_reconnect_is_not_offered_unasked(server, agent):
 # --- backpressure: the buffer size is a window the sender waits on, not a reason to close ------------
 
 
-def wait_items(agent, count: int, deadline_s: float) -> list[Any]:
+def wait_items(agent, count: int, deadline_s: float, target: str) -> list[Any]:
+    """The arguments of the next ``count`` calls of ``target`` (or stream items) the agent received."""
     items: list[Any] = []
     deadline = time.monotonic() + deadline_s
     while len(items) < count and time.monotonic() < deadline:
         got = agent("wait", name="a", count=count - len(items), timeoutMs=2000, timeout=60)["messages"]
-        items += [m[1:] for m in got]
+        items += [m[1:] for m in got if m[0] == target]
     return items
 
 
@@ -106,7 +107,7 @@ def test_a_10_mb_stream_to_a_stateful_js_client_arrives_whole_and_in_order(serve
     # so this takes about 100 s; it used to end at 100 KB with close 1008 and nothing delivered.
     agent("connect", name="a", url=f"{server.url}/hubs/test", stateful=True)
     agent("stream", name="a", method="padded", args=[10_000, 1000])
-    items = wait_items(agent, 10_000, 400)
+    items = wait_items(agent, 10_000, 400, "StreamItem")
     assert [item[0][0] for item in items] == list(range(10_000))
     assert {len(item[0][1]) for item in items} == {1000}
     state = agent("state", name="a")
@@ -119,7 +120,7 @@ def test_a_group_burst_past_the_window_reaches_a_stateful_member_whole(server, a
     agent("connect", name="a", url=f"{server.url}/hubs/test", stateful=True)
     agent("invoke", name="a", method="join", args=["burst"])
     assert "error" not in agent("invoke", name="a", method="burst", args=["burst", 1000, 1000])
-    items = wait_items(agent, 1000, 120)
+    items = wait_items(agent, 1000, 120, "Receive")
     assert [item[0] for item in items] == list(range(1000))
     assert not [e for e in agent("state", name="a")["events"] if e[0] in ("close", "reconnecting")]
 
@@ -167,9 +168,9 @@ class RawStateful:
             self.messages += [json.loads(record) for record in str(frame).split(RS) if record]
 
     async def drain(self, timeout: float) -> dict[str, Any] | None:
-        """Read (never acknowledging) until the server closes; its Close message, if it sent one."""
+        """Read (never acknowledging) until the server closes or goes quiet; its Close message, if any."""
         close = None
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
             while True:
                 message = await self.next(timeout)
                 if message.get("type") == 7:
@@ -217,19 +218,20 @@ async def test_the_total_bound_holds_when_many_stateful_clients_stop_acknowledgi
         await hub.handshake()
         await hub.send({"type": 1, "invocationId": "j", "target": "join", "arguments": ["crowd"]})
         assert (await hub.next())["type"] == 3
-    drains = [asyncio.ensure_future(hub.drain(timeout=60)) for hub in hubs]
+    drains = [asyncio.ensure_future(hub.drain(timeout=10)) for hub in hubs]
     # In a thread: the raw clients keep reading meanwhile.
     burst = await asyncio.to_thread(agent, "invoke", name="a", method="burst", args=["crowd", 3000, 1000], timeout=120)
     assert "error" not in burst, burst
-    closes = await asyncio.gather(*drains)
-    assert all(close is None or "allowReconnect" not in close for close in closes)  # aborted, not asked back
+    await asyncio.gather(*drains)
     assert all(hub.received_bytes < 300_000 for hub in hubs)
-    items = wait_items(agent, 3000, 120)
+    items = wait_items(agent, 3000, 120, "Receive")
     assert [item[0] for item in items] == list(range(3000))
     log = server.log()
     holds = [int(n) for n in re.findall(r"the process holds (\d+) bytes waiting for acknowledgements", log)]
     assert len(holds) == 10 and all(n <= 1_000_000 for n in holds)
     assert "limit 1000000 (HUBS_STATEFUL_RECONNECT_TOTAL_BUFFER)" in log
+    for hub in hubs:
+        hub.socket.transport.abort()
 
 
 async def test_a_resumed_connection_takes_the_new_tokens_expiry(server, live_db):
