@@ -99,6 +99,8 @@ def wait_items(agent, count: int, deadline_s: float, target: str) -> list[Any]:
     while len(items) < count and time.monotonic() < deadline:
         got = agent("wait", name="a", count=count - len(items), timeoutMs=2000, timeout=60)["messages"]
         items += [m[1:] for m in got if m[0] == target]
+        if not got and any(e[0] in ("close", "stream-error") for e in agent("state", name="a")["events"]):
+            break  # nothing more will come
     return items
 
 
