@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "HUBS_CLOSE_ON_TOKEN_EXPIRY": True,
     "HUBS_STATEFUL_RECONNECT": True,
     "HUBS_STATEFUL_RECONNECT_BUFFER_SIZE": 100_000,
+    "HUBS_STATEFUL_RECONNECT_ACK_TIMEOUT": 5.0,
+    "HUBS_STATEFUL_RECONNECT_TOTAL_BUFFER": 64 * 1024 * 1024,
     "HUBS_MAX_OUTGOING_BUFFER": 4 * 1024 * 1024,
     "HUBS_TRANSPORT_SEND_TIMEOUT": 10.0,
     "HUBS_REDACTED_QUERY_PARAMS": ("access_token",),
@@ -50,6 +52,7 @@ DURATIONS = {
     "HUBS_LONG_POLL_TIMEOUT",
     "HUBS_DISCONNECT_TIMEOUT",
     "HUBS_TRANSPORT_SEND_TIMEOUT",
+    "HUBS_STATEFUL_RECONNECT_ACK_TIMEOUT",
 }
 
 
@@ -96,6 +99,7 @@ class HubOptions:
     close_on_token_expiry: bool
     stateful_reconnect: bool
     stateful_reconnect_buffer_size: int
+    stateful_reconnect_ack_timeout: float
     max_outgoing_buffer: int | None
     transport_send_timeout: float
     #: ``HUBS_FILTERS`` or the hub's ``FILTERS`` as configured; the server builds them once per
@@ -111,6 +115,11 @@ class HubOptions:
                 value = tuple(value)
             values[f.name] = value
         return cls(**values)
+
+
+def stateful_reconnect_total_buffer() -> int:
+    """Process-wide, so not a per-hub option: the bytes all connections may hold for acknowledgements."""
+    return int(get("HUBS_STATEFUL_RECONNECT_TOTAL_BUFFER"))
 
 
 def redacted_query_params() -> tuple[str, ...]:

@@ -55,6 +55,7 @@ for _name in (
     "HUBS_HANDSHAKE_TIMEOUT",
     "HUBS_DISCONNECT_TIMEOUT",
     "HUBS_LONG_POLL_TIMEOUT",
+    "HUBS_STATEFUL_RECONNECT_ACK_TIMEOUT",
 ):
     if _name in os.environ:
         globals()[_name] = float(os.environ[_name])
@@ -68,6 +69,8 @@ if "HUBS_MAX_MESSAGE_SIZE" in os.environ:
     HUBS_MAX_MESSAGE_SIZE = int(os.environ["HUBS_MAX_MESSAGE_SIZE"])
 if "HUBS_MAX_OUTGOING_BUFFER" in os.environ:  # the hardening tests' slow clients
     HUBS_MAX_OUTGOING_BUFFER = int(os.environ["HUBS_MAX_OUTGOING_BUFFER"])
+if "HUBS_STATEFUL_RECONNECT_TOTAL_BUFFER" in os.environ:  # clients that never acknowledge
+    HUBS_STATEFUL_RECONNECT_TOTAL_BUFFER = int(os.environ["HUBS_STATEFUL_RECONNECT_TOTAL_BUFFER"])
 # The security tests' live servers: trusted origins, and daphne's runserver (manage.py runserver).
 CORS_ALLOWED_ORIGINS = [o for o in os.environ.get("HUBS_TEST_CORS_ORIGINS", "").split(",") if o]
 # Allow-all origins, with cookie logins (django_hubs.E008, which runserver obeys unless silenced).

@@ -455,3 +455,20 @@ async def test_a_burst_reaches_every_client_in_order() -> None:
         assert received == [["group:burst", str(i)] for i in range(messages)]
     for client in clients:
         await client.close()
+
+
+async def test_a_websocket_batch_is_whole_records_up_to_about_max_batch():
+    # daphne never delivered a 1 MB batch to the JS client: the writer takes ~64 KiB at a time.
+    from django_hubs.transports.websocket import MAX_BATCH
+
+    outbox = Outbox()
+    for i in range(100):
+        outbox.put(bytes([i % 256]) * 1000)
+    batches = []
+    while outbox.size:
+        batches.append(outbox.take_nowait(MAX_BATCH))
+    assert all(len(batch) % 1000 == 0 for batch in batches)  # never a record cut in two
+    assert [len(b) for b in batches] == [MAX_BATCH // 1000 * 1000 + 1000, 100_000 - (MAX_BATCH // 1000 * 1000 + 1000)]
+    assert b"".join(batches) == b"".join(bytes([i % 256]) * 1000 for i in range(100))
+    outbox.put(b"y" * (2 * MAX_BATCH))  # one record larger than a batch goes alone
+    assert len(outbox.take_nowait(MAX_BATCH)) == 2 * MAX_BATCH

@@ -98,6 +98,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "HUBS_STREAM_BUFFER_CAPACITY": _is_count,
     "HUBS_MAX_STREAMS_PER_CONNECTION": _is_count,
     "HUBS_STATEFUL_RECONNECT_BUFFER_SIZE": _is_count,
+    "HUBS_STATEFUL_RECONNECT_TOTAL_BUFFER": _is_count,
     "HUBS_MAX_MESSAGE_SIZE": _is_size_or_none,
     "HUBS_MAX_OUTGOING_BUFFER": _is_size_or_none,
     "HUBS_TRANSPORTS": _is_subset(conf.ALL_TRANSPORTS),

@@ -48,7 +48,8 @@ class Identity:
     """The user a request authenticated as, and when that stops being true."""
 
     user: Any
-    #: The token's ``exp`` as a ``time.time()`` value; ``None`` for session users.
+    #: Until when simplejwt accepts the token (``exp`` plus ``LEEWAY``), as a ``time.time()`` value;
+    #: ``None`` for session users.
     expires_at: float | None = None
 
 
@@ -95,7 +96,12 @@ def validate_token(raw_token: bytes) -> Identity:
     except (AuthenticationFailed, TokenError) as exc:
         raise InvalidTokenError(_reason(exc)) from None
     exp = token.get("exp")
-    return Identity(user, float(exp) if exp is not None else None)
+    if exp is None:
+        return Identity(user)
+    # simplejwt accepts the token until exp + LEEWAY: the connection lasts as long, not less,
+    # or a just-expired token within LEEWAY is accepted and closed at once, again and again.
+    leeway = token.get_token_backend().get_leeway().total_seconds()
+    return Identity(user, float(exp) + leeway)
 
 
 async def _validate_token_async(raw_token: bytes) -> Identity:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..clients import GroupManager, HubCallerClients
+from ..conf import stateful_reconnect_total_buffer
 from ..errors import HubError
 from ..hub import HubCallerContext
 from ..protocol import PROTOCOLS, HubProtocol
@@ -37,7 +38,7 @@ from ..protocol.messages import (
 from .dispatcher import Dispatcher
 from .heartbeat import heartbeat
 from .outbox import Outbox, OutboxOverflow
-from .stateful import MessageBuffer
+from .stateful import MessageBuffer, budget
 
 if TYPE_CHECKING:
     from .endpoints import HubEndpoint
@@ -66,6 +67,14 @@ class ClientTimeoutError(TimeoutError):
         super().__init__("Client hasn't sent a message/ping within the configured HUBS_CLIENT_TIMEOUT.")
 
 
+def scope_expiry(scope: dict[str, Any]) -> float | None:
+    """The access token's expiry the authentication layer put in ``scope``, as a ``time.time()`` value."""
+    expires_at: float | None = getattr(scope.get("user"), "token_expires_at", None) or scope.get(
+        "hubs_token_expires_at"
+    )
+    return expires_at
+
+
 class HubConnection:
     def __init__(
         self,
@@ -91,9 +100,7 @@ class HubConnection:
         #: Why the connection ended, for ``on_disconnected``; ``None`` for a clean close.
         self.close_reason: BaseException | None = None
         #: Token expiry as a ``time.time()`` value, set by the authentication layer.
-        self.expires_at: float | None = getattr(scope.get("user"), "token_expires_at", None) or scope.get(
-            "hubs_token_expires_at"
-        )
+        self.expires_at = scope_expiry(scope)
         self._buffer = bytearray()
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -161,7 +168,8 @@ class HubConnection:
                 if not buffer.accept():
                     return  # already processed before the reconnect
             elif isinstance(message, AckMessage):
-                buffer.acknowledge(message.sequence_id)
+                for data in buffer.acknowledge(message.sequence_id, self._loop.time()):
+                    self._write(data)
                 return
             elif isinstance(message, SequenceMessage):
                 buffer.restart_at(message.sequence_id)
@@ -253,10 +261,46 @@ class HubConnection:
     def _put(self, data: bytes, trackable: bool = False) -> None:
         buffer = self.stateful
         if buffer is not None and trackable:
-            buffer.add(data)
-            if buffer.over_limit:
-                self._overflow(OutboxOverflow(f"{buffer.buffered_bytes} unacknowledged bytes, limit {buffer.limit}"))
+            if not buffer.window_open:
+                self._hold(buffer, data)
                 return
+            buffer.add(data)
+        self._write(data)
+
+    def _hold(self, buffer: MessageBuffer, data: bytes) -> None:
+        """Backpressure: the peer has a window's worth unacknowledged; keep ``data`` for later, within bounds."""
+        limit = self.options.max_outgoing_buffer
+        if limit is not None and buffer.held_bytes + len(data) > limit:
+            self._overflow(
+                OutboxOverflow(
+                    f"{buffer.held_bytes + len(data)} bytes waiting for acknowledgements, "
+                    f"limit {limit} (HUBS_MAX_OUTGOING_BUFFER)"
+                ),
+                "the client is not acknowledging",
+            )
+            return
+        total = stateful_reconnect_total_buffer()
+        if budget.used + len(data) > total:
+            self._overflow(
+                OutboxOverflow(
+                    f"the process holds {budget.used} bytes waiting for acknowledgements, "
+                    f"limit {total} (HUBS_STATEFUL_RECONNECT_TOTAL_BUFFER)"
+                ),
+                "the client is not acknowledging",
+            )
+            return
+        buffer.hold(data, self._loop.time())
+
+    async def writable(self) -> None:
+        """Wait while stateful reconnect holds messages for this peer: a producer (a stream) slows to its pace.
+
+        Only the connection's own producers wait here, never a broadcast; a closing connection wakes them.
+        """
+        buffer = self.stateful
+        if buffer is not None:
+            await buffer.room.wait()
+
+    def _write(self, data: bytes) -> None:
         if not self.attached:
             return  # kept in the stateful buffer until the client reconnects
         try:
@@ -269,12 +313,18 @@ class HubConnection:
         metrics.messages_out += 1
         metrics.bytes_out += len(data)
 
-    def _overflow(self, exc: OutboxOverflow) -> None:
-        logger.warning("closing %s: the client is not reading (%s)", self.connection_id, exc)
+    def _overflow(self, exc: OutboxOverflow, why: str = "the client is not reading") -> None:
+        logger.warning("closing %s: %s (%s)", self.connection_id, why, exc)
         self.close_reason = exc
         self.state = State.CLOSING
-        self.stateful = None
+        self._end_stateful()
         self.outbox.abort()
+
+    def _end_stateful(self) -> None:
+        """No resume after this: what waited for acknowledgements is given back."""
+        if self.stateful is not None:
+            self.stateful.discard()
+            self.stateful = None
 
     # --- stateful reconnect ----------------------------------------------------------
 
@@ -284,9 +334,14 @@ class HubConnection:
         self.outbox.close()
         logger.info("connection %s lost its socket; waiting for a stateful reconnect", self.connection_id)
 
-    def resume(self, outbox: Outbox) -> int:
-        """A new socket takes over: Sequence first, then every unacknowledged message."""
+    def resume(self, outbox: Outbox, expires_at: float | None = None) -> int:
+        """A new socket takes over: Sequence first, then every unacknowledged message.
+
+        ``expires_at`` is the expiry of the token the new socket authenticated with: the old
+        token's no longer applies (a client reconnects with a fresh one).
+        """
         assert self.stateful is not None and self.protocol is not None
+        self.expires_at = expires_at
         self.outbox.close()
         self.generation += 1
         self.outbox = outbox
@@ -296,6 +351,8 @@ class HubConnection:
             outbox.put(data)
         self.attached = True
         self.last_sent = self.last_received = self._loop.time()
+        if self.stateful.stalled_since is not None:
+            self.stateful.stalled_since = self.last_sent  # the new socket gets the whole wait for an Ack
         logger.info("connection %s resumed (stateful reconnect)", self.connection_id)
         return self.generation
 
@@ -305,7 +362,7 @@ class HubConnection:
         """Send a Close message and end the transport once it is written."""
         if self.state is State.CLOSING or self.state is State.CLOSED:
             return
-        self.stateful = None  # closing is final: no resume after this
+        self._end_stateful()  # closing is final: no resume after this
         if self.protocol is not None and self.state is State.CONNECTED:
             self.send(CloseMessage(error, allow_reconnect))
         self.state = State.CLOSING
@@ -326,6 +383,7 @@ class HubConnection:
             return
         was_connected = self.protocol is not None and self.state is not State.HANDSHAKING
         self.state = State.CLOSED
+        self._end_stateful()
         self.outbox.close()
         heartbeat.discard(self)
         if exception is not None and self.close_reason is None:
@@ -361,8 +419,23 @@ class HubConnection:
             return
         if self.state is not State.CONNECTED or not self.attached:
             return
-        if self.stateful is not None and (ack := self.stateful.ack_due()) is not None:
-            self._put(self.protocol.encode(AckMessage(ack)) if self.protocol else b"")
+        buffer = self.stateful
+        if buffer is not None:
+            if (ack := buffer.ack_due()) is not None:
+                self._put(self.protocol.encode(AckMessage(ack)) if self.protocol else b"")
+            stalled = buffer.stalled_since
+            if stalled is not None and now - stalled > options.stateful_reconnect_ack_timeout:
+                logger.warning(
+                    "closing %s: the client did not acknowledge within %g s (HUBS_STATEFUL_RECONNECT_ACK_TIMEOUT); "
+                    "%d bytes unacknowledged, %d waiting",
+                    self.connection_id,
+                    options.stateful_reconnect_ack_timeout,
+                    buffer.buffered_bytes,
+                    buffer.held_bytes,
+                )
+                self.close_reason = HubError("The client did not acknowledge messages in time.")
+                self.close_nowait(allow_reconnect=True)
+                return
         if self.expires_at is not None and options.close_on_token_expiry and wall_now >= self.expires_at:
             logger.info("closing %s: its access token expired", self.connection_id)
             self.close_reason = HubError("The access token expired.")
@@ -378,5 +451,10 @@ class HubConnection:
     @property
     def tick_interval(self) -> float:
         options = self.options
-        shortest = min(options.keep_alive_interval / 2, options.client_timeout / 4, options.handshake_timeout / 4)
+        shortest = min(
+            options.keep_alive_interval / 2,
+            options.client_timeout / 4,
+            options.handshake_timeout / 4,
+            options.stateful_reconnect_ack_timeout / 4,
+        )
         return max(0.05, min(1.0, shortest))

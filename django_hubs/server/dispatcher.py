@@ -75,6 +75,8 @@ class HubConnection(Protocol):
 
     def send(self, message: HubMessage) -> None: ...
 
+    async def writable(self) -> None: ...
+
     def close_nowait(self, error: str | None = None, allow_reconnect: bool = False) -> None: ...
 
 
@@ -458,6 +460,7 @@ class Dispatcher:
                 iterator = result.__aiter__()
                 async for item in iterator:
                     self.connection.send(StreamItemMessage(invocation_id, item))
+                    await self.connection.writable()  # stateful reconnect's backpressure, as the official server
         except asyncio.CancelledError:
             logger.debug("%s: stream %s canceled", self.connection.connection_id, invocation_id)
         except Exception as exc:

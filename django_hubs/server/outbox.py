@@ -84,21 +84,30 @@ class Outbox:
         if self.on_abort is not None:
             self.on_abort()
 
-    def take_nowait(self) -> bytes:
-        data = b"".join(self._chunks) if len(self._chunks) != 1 else self._chunks[0]
-        self._chunks.clear()
-        self._size = 0
-        if not self.closed:
+    def take_nowait(self, max_bytes: int | None = None) -> bytes:
+        """What is buffered, whole records only: all of it, or as many as reach ``max_bytes`` (at least one)."""
+        chunks = self._chunks
+        if max_bytes is None or self._size <= max_bytes:
+            count = len(chunks)
+        else:
+            count, total = 0, 0
+            while total < max_bytes:
+                total += len(chunks[count])
+                count += 1
+        data = chunks[0] if count == 1 else b"".join(chunks[:count])
+        del chunks[:count]
+        self._size -= len(data)
+        if not chunks and not self.closed:
             self._ready.clear()
         return data
 
-    async def take(self) -> bytes | None:
-        """Everything buffered, waiting for some; ``None`` once closed and drained."""
+    async def take(self, max_bytes: int | None = None) -> bytes | None:
+        """What is buffered (see :meth:`take_nowait`), waiting for some; ``None`` once closed and drained."""
         while not self._chunks:
             if self.closed:
                 return None
             await self._ready.wait()
-        return self.take_nowait()
+        return self.take_nowait(max_bytes)
 
     async def wait(self, timeout: float) -> bool:
         """Whether bytes (or the close) arrived within ``timeout`` seconds."""

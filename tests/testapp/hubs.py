@@ -156,6 +156,18 @@ class TestHub(Hub):
             if delay:
                 await asyncio.sleep(delay)
 
+    async def padded(self, count: int, size: int) -> AsyncIterator[list[Any]]:
+        """``[i, size bytes]`` items as fast as the connection takes them (stateful backpressure)."""
+        pad = "x" * size
+        for i in range(count):
+            yield [i, pad]
+
+    async def burst(self, group: str, count: int, size: int) -> None:
+        """``count`` messages of ``size`` bytes to a group, in one go: a broadcast awaits no member."""
+        pad = "x" * size
+        for i in range(count):
+            await self.clients.group(group).send("Receive", i, pad)
+
     async def upload_sum(self, numbers: AsyncIterator[int]) -> int:
         return sum([n async for n in numbers])
 

@@ -55,6 +55,15 @@ async function handle(command) {
       })().catch((error) => entry.events.push(["sendmany-error", error.message]));
       return {};
     }
+    case "stream": {
+      // In the background: items go to messages as ["StreamItem", item], the end to events.
+      entry.connection.stream(command.method, ...(command.args ?? [])).subscribe({
+        next: (item) => entry.messages.push(["StreamItem", item]),
+        complete: () => entry.events.push(["stream-complete", null]),
+        error: (error) => entry.events.push(["stream-error", error.message]),
+      });
+      return {};
+    }
     case "received":
       return { messages: entry.messages.splice(0) };
     case "wait": {
