@@ -67,3 +67,6 @@ def keep_raw_send(app: Any) -> Any:
 
     with_raw_send.inner = app  # type: ignore[attr-defined]  # for the routing checks
     return with_raw_send
+
+
+__all__ = ["get_asgi_application", "keep_raw_send"]

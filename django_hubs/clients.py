@@ -134,3 +134,6 @@ class GroupManager:
 
     async def remove(self, connection_id: str, name: str) -> None:
         await self._lifetime.remove_from_group(connection_id, name)
+
+
+__all__ = ["ClientProxy", "GroupManager", "HubCallerClients", "HubClients", "HubLifetimeManager", "SingleClientProxy"]

@@ -124,3 +124,6 @@ def stateful_reconnect_total_buffer() -> int:
 
 def redacted_query_params() -> tuple[str, ...]:
     return tuple(get("HUBS_REDACTED_QUERY_PARAMS"))
+
+
+__all__ = ["ALL_PROTOCOLS", "ALL_TRANSPORTS", "DEFAULTS", "HubOptions", "get", "seconds"]

@@ -148,3 +148,6 @@ class HubRouter:
             return await self.fallback(scope, receive, send)
         await receive()
         await deny(scope, send, 404, "No hub at this path")
+
+
+__all__ = ["HubConsumer", "HubRouter"]

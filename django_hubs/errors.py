@@ -82,3 +82,6 @@ def too_many_streams(target: str, limit: int) -> str:
         f"Failed to invoke '{target}' because it would open more than {limit} streams "
         "on this connection at once (HUBS_MAX_STREAMS_PER_CONNECTION)."
     )
+
+
+__all__ = ["HubError", "InvalidDataError"]

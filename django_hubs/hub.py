@@ -285,3 +285,6 @@ def _callable_names(cls: type) -> list[str]:
         if inspect.isfunction(attribute):
             names.append(name)
     return names
+
+
+__all__ = ["CallerConnection", "Hub", "HubCallerContext", "HubMethod", "Requirement", "authorize", "fold"]

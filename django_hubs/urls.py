@@ -34,3 +34,5 @@ def hub_urlpatterns() -> list[URLPattern]:
 
 
 urlpatterns = hub_urlpatterns()
+
+__all__ = ["hub_urlpatterns", "urlpatterns"]

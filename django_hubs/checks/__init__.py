@@ -479,3 +479,6 @@ def check_websocket_routes(app_configs: Any = None, **kwargs: Any) -> list[Check
             )
         )
     return messages
+
+
+__all__ = ["check_negotiate_routes", "check_security", "check_settings", "check_websocket_routes"]
