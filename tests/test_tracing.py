@@ -200,6 +200,27 @@ def _connections() -> list[Any]:
     return [c for endpoint in endpoints().values() for c in endpoint.lifetime.connections.values()]
 
 
+class NoSpans:
+    def start_span(self, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a span was started with no SDK set up")
+
+
+async def test_with_no_sdk_set_up_the_filter_makes_no_span() -> None:
+    """The app's filter on the API's global providers: no SDK, so it passes calls straight on."""
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider), "the test process set no SDK"
+    [installed] = [item for item in installed_filters() if isinstance(item, tracing.TracingFilter)]
+    installed_tracer = installed.tracer
+    installed.tracer = NoSpans()  # type: ignore[assignment]
+    try:
+        with override_settings(HUBS=HUBS):
+            async with HubClient("hubs/traced", query=f"traceparent={QUERY_TRACEPARENT}") as client:
+                assert await client.invoke("echo", 3, headers={"traceparent": TRACEPARENT}) == 3
+                assert [i async for i in client.stream("count", 2)] == [0, 1]
+    finally:
+        installed.tracer = installed_tracer
+    assert installed.tracing() is False
+
+
 def test_the_setting_is_checked() -> None:
     with override_settings(HUBS_OPENTELEMETRY="yes"):
         assert [e.id for e in check_settings(None) if e.obj == "HUBS_OPENTELEMETRY"] == ["django_hubs.E004"]

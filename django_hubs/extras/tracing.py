@@ -3,7 +3,8 @@
 With ``opentelemetry-api`` installed (and :setting:`HUBS_OPENTELEMETRY` not ``False``), the app
 installs one :class:`TracingFilter` around every hub when Django starts. Without the package,
 nothing is installed and an invocation costs what it always did; with the package but no SDK
-configured, the API's no-op tracer and meter make the filter's work a few attribute lookups.
+set up when a connection opens, the filter passes its calls on at once (one attribute read),
+and the meter's no-op instruments count connections for nobody.
 
 Spans are those of the official server's ``Microsoft.AspNetCore.SignalR.Server`` activities:
 
@@ -73,12 +74,14 @@ def hub_service(hub_class: type) -> str:
 class _Connection:
     """What the filter keeps of one connection: its metric attributes, start, parent and link."""
 
-    __slots__ = ("attributes", "links", "parent", "started")
+    __slots__ = ("attributes", "links", "parent", "started", "traced")
 
-    def __init__(self, transport: str, scope: dict[str, Any]) -> None:
+    def __init__(self, transport: str, scope: dict[str, Any], traced: bool) -> None:
         self.attributes = {"signalr.transport": OTEL_TRANSPORTS.get(transport, transport)}
         self.started = time.monotonic()
-        self.parent = _query_parent(scope)
+        #: Spans for this connection's invocations: an SDK was set up when it opened.
+        self.traced = traced
+        self.parent = _query_parent(scope) if traced else None
         opened_by = trace.get_current_span().get_span_context()
         self.links = (Link(opened_by),) if opened_by.is_valid else ()
 
@@ -110,6 +113,9 @@ class TracingFilter(HubFilter):
 
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
+        #: Whether spans are made: always with a provider of one's own; on OpenTelemetry's global
+        #: one, once a project has set an SDK's (it can be set once only, so this never goes back).
+        self._tracing = tracer_provider is not None
         meter = metrics.get_meter(SCOPE, __version__, meter_provider)
         self.active_connections = meter.create_up_down_counter(
             "signalr.server.active_connections",
@@ -126,6 +132,12 @@ class TracingFilter(HubFilter):
 
     # --- spans ----------------------------------------------------------------------------
 
+    def tracing(self) -> bool:
+        """Whether an SDK records spans; asked once per connection (the API's check reads ``os.environ``)."""
+        if not self._tracing and not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            self._tracing = True
+        return self._tracing
+
     def _parent(self, invocation: InvocationContext, state: _Connection | None) -> otel_context.Context:
         headers = invocation.headers
         if headers and "traceparent" in headers:
@@ -135,11 +147,13 @@ class TracingFilter(HubFilter):
         return otel_context.Context()  # a root: not under whatever span is current in this task
 
     async def invoke(self, invocation: InvocationContext, call_next: InvokeNext) -> Any:
+        state: _Connection | None = invocation.context.items.get(_STATE)
+        if not (state.traced if state is not None else self.tracing()):
+            return await call_next(invocation)  # no SDK set up: the API would make no-op spans
         hub_class = type(invocation.hub)
         service = self._services.get(hub_class)
         if service is None:
             service = self._services[hub_class] = hub_service(hub_class)
-        state: _Connection | None = invocation.context.items.get(_STATE)
         parent = self._parent(invocation, state)
         span = self.tracer.start_span(
             f"{service}/{invocation.target}",
@@ -170,7 +184,7 @@ class TracingFilter(HubFilter):
 
     async def on_connected(self, context: LifetimeContext, call_next: ConnectedNext) -> None:
         caller = context.context
-        state = _Connection(caller.transport, caller.scope)
+        state = _Connection(caller.transport, caller.scope, self.tracing())
         caller.items[_STATE] = state
         self.active_connections.add(1, state.attributes)
         await call_next(context)
