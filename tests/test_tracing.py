@@ -55,6 +55,10 @@ class TracedHub(Hub):
     async def fail(self) -> None:
         raise ValueError("no")
 
+    def sync_trace_id(self) -> str:
+        """A plain ``def`` method runs in a thread: the span is current there too."""
+        return format(trace.get_current_span().get_span_context().trace_id, "032x")
+
     async def refuse(self) -> None:
         raise HubError("not you")
 
@@ -270,6 +274,12 @@ async def test_the_parent_comes_from_the_invocation_headers(telemetry: Telemetry
     assert format(span.parent.span_id, "016x") == SPAN_ID
     assert format(span.context.trace_id, "032x") == TRACE_ID
     assert span.context.trace_state.get("vendor") == "value"
+
+
+async def test_a_sync_method_runs_under_its_span_in_its_thread(telemetry: Telemetry) -> None:
+    async with HubClient("hubs/traced") as client:
+        assert await client.invoke("sync_trace_id", headers={"traceparent": TRACEPARENT}) == TRACE_ID
+    assert format(telemetry.one(f"{SERVICE}/sync_trace_id").context.trace_id, "032x") == TRACE_ID
 
 
 async def test_the_parent_comes_from_the_query_string_and_headers_win(telemetry: Telemetry) -> None:

@@ -166,11 +166,11 @@ class TracingFilter(HubFilter):
         token = otel_context.attach(current)
         try:
             result = await call_next(invocation)
-        except asyncio.CancelledError:
-            span.end()
-            raise
         except Exception as exc:
             _record_error(span, exc)
+            span.end()
+            raise
+        except BaseException:  # cancelled: no failure of the method's
             span.end()
             raise
         finally:
