@@ -17,8 +17,9 @@ does), or return something else than ``call_next`` returned. For a streaming met
 ``call_next`` returns the async iterator, not its items: wrap it to see them.
 
 Filters run after the arguments are bound and ``@authorize`` allowed the call, in the
-order they are listed: ``HUBS_FILTERS`` (or a hub's ``"FILTERS"`` in ``HUBS``) first,
-then the hub class's ``filters``. Each entry is a dotted path, a class, an instance, or a
+order they are listed: those an extra installed (:func:`install_filter`: the tracing of
+``django_hubs.extras.tracing``) first, then ``HUBS_FILTERS`` (or a hub's ``"FILTERS"`` in
+``HUBS``), then the hub class's ``filters``. Each entry is a dotted path, a class, an instance, or a
 dict naming the class under ``"filter"`` with keyword arguments for it::
 
     HUBS_FILTERS = [
