@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.core import checks
 
 
@@ -20,3 +21,16 @@ class DjangoHubsConfig(AppConfig):
         # Servers configure their loggers before loading the app: cover them now, and
         # every record made from now on, whatever reconfigures logging later.
         hubs_logging.install()
+        if getattr(settings, "HUBS_OPENTELEMETRY", True) is not False:
+            install_tracing()
+
+
+def install_tracing() -> None:
+    """Spans and connection metrics when ``opentelemetry-api`` is installed; nothing at all otherwise."""
+    try:
+        from .extras import tracing
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "opentelemetry":
+            raise
+        return
+    tracing.install()  # the no-op API's tracer and meter until the project sets up an SDK

@@ -135,13 +135,18 @@ class HubClient:
         else:
             await self.communicator.send_to(text_data=data.decode())
 
-    async def invoke(self, target: str, *args: Any, timeout: float | None = None) -> Any:
-        """The method's result; ``HubInvocationError`` with the server's text on failure."""
+    async def invoke(
+        self, target: str, *args: Any, timeout: float | None = None, headers: dict[str, str] | None = None
+    ) -> Any:
+        """The method's result; ``HubInvocationError`` with the server's text on failure.
+
+        ``headers`` go in the message as the .NET client's do (``traceparent``, ``tracestate``).
+        """
         invocation_id = str(next(self._ids))
         future: asyncio.Future[CompletionMessage] = asyncio.get_running_loop().create_future()
         self._pending[invocation_id] = future
         try:
-            await self.send_message(InvocationMessage(target, list(args), invocation_id))
+            await self.send_message(InvocationMessage(target, list(args), invocation_id, headers=headers))
             completion = await asyncio.wait_for(future, timeout or self.timeout)
         finally:
             self._pending.pop(invocation_id, None)
@@ -153,11 +158,13 @@ class HubClient:
         """Call a method without waiting: the server answers nothing, errors included."""
         await self.send_message(InvocationMessage(target, list(args)))
 
-    async def stream(self, target: str, *args: Any, timeout: float | None = None) -> AsyncIterator[Any]:
+    async def stream(
+        self, target: str, *args: Any, timeout: float | None = None, headers: dict[str, str] | None = None
+    ) -> AsyncIterator[Any]:
         """The items of a streaming method; ``HubInvocationError`` if it ends with an error."""
         invocation_id = str(next(self._ids))
         stream = self._streams[invocation_id] = _Stream()
-        await self.send_message(StreamInvocationMessage(invocation_id, target, list(args)))
+        await self.send_message(StreamInvocationMessage(invocation_id, target, list(args), headers=headers))
         try:
             while True:
                 message = await asyncio.wait_for(stream.queue.get(), timeout or self.timeout)

@@ -108,6 +108,15 @@ def test_every_metric_is_documented_and_nothing_else() -> None:
     )
 
 
+def test_every_opentelemetry_instrument_is_documented_and_nothing_else() -> None:
+    in_code = set(re.findall(r'create_(?:up_down_counter|counter|histogram|gauge)\(\s*"([\w.]+)"', source_text()))
+    documented = set(re.findall(r"^   \* - ``(\w+\.[\w.]+)``$", rst("reference", "metrics.rst"), re.MULTILINE))
+    assert {"signalr.server.active_connections", "signalr.server.connection.duration"} <= in_code, in_code
+    assert documented == in_code, (
+        f"undocumented: {sorted(in_code - documented)}; documented but not recorded: {sorted(documented - in_code)}"
+    )
+
+
 @pytest.mark.parametrize("role", ["setting", "check"])
 def test_every_setting_and_check_reference_names_a_declared_one(role: str) -> None:
     pages = all_rst()

@@ -106,6 +106,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "HUBS_REDACTED_QUERY_PARAMS": _is_names,
     "HUBS_FILTERS": _is_filters,
     "HUBS_PROMETHEUS": _is_bool,
+    "HUBS_OPENTELEMETRY": _is_bool,
 }
 
 

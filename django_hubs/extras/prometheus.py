@@ -26,8 +26,7 @@ from prometheus_client.registry import CollectorRegistry
 from ..conf import ALL_TRANSPORTS
 from ..server import metrics
 
-#: ``signalr.transport`` values of the OpenTelemetry conventions, by SignalR transport name.
-OTEL_TRANSPORTS = {"WebSockets": "web_sockets", "ServerSentEvents": "server_sent_events", "LongPolling": "long_polling"}
+OTEL_TRANSPORTS = metrics.OTEL_TRANSPORTS
 
 
 def _families() -> dict[str, Metric]:

@@ -36,6 +36,7 @@ from .filtering import (
     chain_disconnected,
     chain_invoke,
     hub_filters,
+    installed_filters,
 )
 from .metrics import hub_metrics
 from .slots import InvocationSlots
@@ -179,7 +180,7 @@ class Dispatcher:
         self.hub_path: str = connection.endpoint.path
         self.metrics = hub_metrics(self.hub_path)
         #: ``HUBS_FILTERS`` (or the hub's ``FILTERS`` in ``HUBS``), then the class's ``filters``.
-        self.filters = (*connection.options.filters, *hub_filters(self.hub_class))
+        self.filters = (*installed_filters(), *connection.options.filters, *hub_filters(self.hub_class))
         chain = chain_invoke(self.filters, self._innermost)
         #: ``None`` when no filter wraps invocations: the hub method is called directly.
         self._invoke_chain = None if chain == self._innermost else chain
@@ -387,6 +388,7 @@ class Dispatcher:
         invocation = InvocationContext(
             self.hub, method, message.target, arguments, message.invocation_id, streaming, self.hub_path
         )
+        invocation.headers = message.headers
         return await chain(invocation)
 
     async def _run(self, message: InvocationMessage, method: HubMethod, arguments: list[Any], takes_slot: bool) -> None:

@@ -17,8 +17,9 @@ does), or return something else than ``call_next`` returned. For a streaming met
 ``call_next`` returns the async iterator, not its items: wrap it to see them.
 
 Filters run after the arguments are bound and ``@authorize`` allowed the call, in the
-order they are listed: ``HUBS_FILTERS`` (or a hub's ``"FILTERS"`` in ``HUBS``) first,
-then the hub class's ``filters``. Each entry is a dotted path, a class, an instance, or a
+order they are listed: those an extra installed (:func:`install_filter`: the tracing of
+``django_hubs.extras.tracing``) first, then ``HUBS_FILTERS`` (or a hub's ``"FILTERS"`` in
+``HUBS``), then the hub class's ``filters``. Each entry is a dotted path, a class, an instance, or a
 dict naming the class under ``"filter"`` with keyword arguments for it::
 
     HUBS_FILTERS = [
@@ -52,7 +53,17 @@ DisconnectedNext = Callable[["LifetimeContext", BaseException | None], Awaitable
 class InvocationContext:
     """One call of a hub method, as a filter sees it."""
 
-    __slots__ = ("arguments", "context", "hub", "hub_path", "invocation_id", "method", "streaming", "target")
+    __slots__ = (
+        "arguments",
+        "context",
+        "headers",
+        "hub",
+        "hub_path",
+        "invocation_id",
+        "method",
+        "streaming",
+        "target",
+    )
 
     def __init__(
         self,
@@ -63,6 +74,7 @@ class InvocationContext:
         invocation_id: str | None,
         streaming: bool,
         hub_path: str,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.hub = hub
         self.context: HubCallerContext = hub.context
@@ -75,6 +87,8 @@ class InvocationContext:
         self.invocation_id = invocation_id
         self.streaming = streaming
         self.hub_path = hub_path
+        #: The message's ``headers`` (``traceparent``, ``tracestate`` from the .NET client), or ``None``.
+        self.headers = headers
 
     @property
     def method_name(self) -> str:
@@ -151,6 +165,25 @@ def load_filters(specs: Iterable[Any] | None) -> tuple[Any, ...]:
 
 
 _hub_filters: dict[type, tuple[Any, ...]] = {}
+
+#: Filters that an extra installs around every hub, outermost (``django_hubs.extras.tracing``
+#: when OpenTelemetry is installed). Empty otherwise: then nothing is added to the call path.
+_installed: list[Any] = []
+
+
+def install_filter(item: Any) -> None:
+    """Run ``item`` around every hub of connections opened from now on, before ``HUBS_FILTERS``."""
+    if item not in _installed:
+        _installed.append(item)
+
+
+def uninstall_filter(item: Any) -> None:
+    if item in _installed:
+        _installed.remove(item)
+
+
+def installed_filters() -> tuple[Any, ...]:
+    return tuple(_installed)
 
 
 def hub_filters(hub_class: type[Hub]) -> tuple[Any, ...]:

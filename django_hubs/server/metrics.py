@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 CONNECTION_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 #: Seconds; for hub method durations.
 INVOCATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+#: ``signalr.transport`` values of the OpenTelemetry conventions, by SignalR transport name.
+OTEL_TRANSPORTS = {"WebSockets": "web_sockets", "ServerSentEvents": "server_sent_events", "LongPolling": "long_polling"}
 #: Label for invocations of names that are no hub method (the set of names stays bounded).
 UNKNOWN_METHOD = "(unknown)"
 #: At most this many groups are listed by name in a snapshot, the largest first.
