@@ -90,6 +90,7 @@ def _is_filters(value: Any) -> str | None:
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "HUBS_DETAILED_ERRORS": _is_bool,
     "HUBS_CLOSE_ON_TOKEN_EXPIRY": _is_bool,
+    "HUBS_AUTH_REFRESH": _is_bool,
     "HUBS_STATEFUL_RECONNECT": _is_bool,
     **{name: _is_duration for name in conf.DURATIONS},
     "HUBS_MAX_PARALLEL_INVOCATIONS": _is_count,

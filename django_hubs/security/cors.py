@@ -38,15 +38,19 @@ from .origins import allows_all_origins, is_listed_origin
 REQUIRED_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
 REQUIRED_HEADERS = ("x-requested-with", "x-signalr-user-agent", "authorization", "content-type")
 
+#: The endpoints under a hub's path: ``negotiate``, and ``refresh`` (a live connection's new token).
+HUB_SUBPATHS = ("negotiate", "refresh")
+
 _REPLACED = {b"access-control-allow-origin", b"access-control-allow-credentials"}
 
 
 def is_hub_http_path(path: str) -> bool:
-    """``path`` is a hub's negotiate URL or the hub URL itself (SSE, long polling, sends)."""
+    """``path`` is a hub's negotiate or refresh URL, or the hub URL itself (SSE, long polling, sends)."""
     path = path.strip("/")
     if find_endpoint(path) is not None:
         return True
-    return path.endswith("/negotiate") and find_endpoint(path.removesuffix("/negotiate")) is not None
+    hub_path, _, last = path.rpartition("/")
+    return last in HUB_SUBPATHS and find_endpoint(hub_path) is not None
 
 
 def _merged(configured: Iterable[str], required: Iterable[str], upper: bool) -> str:
