@@ -18,11 +18,14 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.core.checks import run_checks
 from django.test import override_settings
+from django.urls import path
 
+from django_hubs.checks import check_negotiate_routes
 from django_hubs.conf import HubOptions
 from django_hubs.security.cors import is_hub_http_path
 from django_hubs.server.connection import HubConnection, State
 from django_hubs.transports.manager import manager
+from django_hubs.transports.negotiate import negotiate as negotiate_view
 from tests.asgi import application
 from tests.test_auth import access_token, bearer, forged_token, handshake, invoke, next_message
 from tests.test_transports_http import event_stream, records, request
@@ -93,6 +96,20 @@ def test_off_by_default_validated_and_overridable_per_hub():
     with override_settings(HUBS_AUTH_REFRESH="yes"):
         errors = [m for m in run_checks() if m.id == "django_hubs.E004" and m.obj == "HUBS_AUTH_REFRESH"]
     assert errors, "a non-boolean HUBS_AUTH_REFRESH must fail the system checks"
+
+
+#: A URLconf that routes negotiate by hand and forgets refresh (the check below).
+urlpatterns = [path("hubs/refresh/negotiate", negotiate_view, {"hub_path": "hubs/refresh"})]
+
+
+def test_a_refresh_url_that_is_not_routed_is_an_error_where_refresh_is_on():
+    hubs = {"hubs/refresh": {"hub": "tests.testapp.refresh.RefreshHub", "AUTH_REFRESH": True}}
+    with override_settings(HUBS=hubs, ROOT_URLCONF=__name__):
+        (message,) = check_negotiate_routes()
+    assert message.id == "django_hubs.E021"
+    assert "/hubs/refresh/refresh reaches nothing" in message.msg and "HUBS_AUTH_REFRESH" in message.msg
+    with override_settings(HUBS={"hubs/refresh": "tests.testapp.refresh.RefreshHub"}, ROOT_URLCONF=__name__):
+        assert check_negotiate_routes() == []  # refresh off: nothing to route
 
 
 def test_the_refresh_path_gets_the_hubs_cors():

@@ -4,7 +4,7 @@ django-cors-headers does CORS for the site. The SignalR JS client, though, sends
 credentials by default (``withCredentials``; load balancers need their sticky-session
 cookie), custom headers (``X-SignalR-User-Agent``, ``X-Requested-With``,
 ``Authorization``) and GET/POST/DELETE, which cors-headers' defaults do not all allow.
-This ASGI wrapper answers for negotiate and the hub paths only: for an origin that
+This ASGI wrapper answers for negotiate, refresh and the hub paths only: for an origin that
 cors-headers' settings accept (``CORS_ALLOWED_ORIGINS``, ``CORS_ALLOWED_ORIGIN_REGEXES``,
 ``CORS_ALLOW_ALL_ORIGINS``) it answers preflights itself and makes the response allow
 credentials; every other origin and every other path keeps cors-headers' answer. With
