@@ -214,3 +214,7 @@ def test_js_client_with_a_refresh_loop(server, users, transport):
     assert result["user"] == str(alice)
     assert result["hookCalls"] == [[str(alice), str(alice)]] * len(result["hookCalls"])
     assert len(result["hookCalls"]) >= 2
+    log = server.log()
+    assert f"/{HUB}/refresh?id=[REDACTED]" in log  # both servers log request lines, redacted
+    for connection_token in result["connectionTokens"]:
+        assert connection_token and connection_token not in log

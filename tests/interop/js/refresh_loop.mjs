@@ -86,4 +86,6 @@ report({
   unrefreshedCloseError: unrefreshed.state.closeError,
   user,
   hookCalls,
+  // For the test to check that neither reached the server's log.
+  connectionTokens: [refreshed, unrefreshed].map(({ tap }) => tap.negotiated.connectionToken),
 });
