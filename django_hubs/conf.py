@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "HUBS_LONG_POLL_TIMEOUT": 90.0,
     "HUBS_DISCONNECT_TIMEOUT": 15.0,
     "HUBS_CLOSE_ON_TOKEN_EXPIRY": True,
+    "HUBS_AUTH_REFRESH": False,
     "HUBS_STATEFUL_RECONNECT": True,
     "HUBS_STATEFUL_RECONNECT_BUFFER_SIZE": 100_000,
     "HUBS_STATEFUL_RECONNECT_ACK_TIMEOUT": 5.0,
@@ -97,6 +98,8 @@ class HubOptions:
     long_poll_timeout: float
     disconnect_timeout: float
     close_on_token_expiry: bool
+    #: ``POST <hub>/refresh`` and negotiate's ``tokenLifetimeSeconds`` (.NET 11's authentication refresh).
+    auth_refresh: bool
     stateful_reconnect: bool
     stateful_reconnect_buffer_size: int
     stateful_reconnect_ack_timeout: float

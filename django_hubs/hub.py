@@ -270,6 +270,17 @@ class Hub:
     async def on_disconnected(self, exception: BaseException | None) -> None:
         """Called when the connection ends; ``exception`` is why, or ``None`` for a clean close."""
 
+    async def on_authentication_refreshed(self, previous_user: Any, user: Any) -> None:
+        """Called when ``POST <hub>/refresh`` brings a fresh token for this connection (``HUBS_AUTH_REFRESH``).
+
+        ``user`` is the refreshed token's user, always the same one (``get_user_identifier``)
+        as ``previous_user``: a refresh naming another user is refused before this runs.
+        Here ``self.context.user`` is still ``previous_user``; it becomes ``user`` once this
+        returns. Raise ``django.core.exceptions.PermissionDenied`` to refuse the refresh
+        (401 ``invalid_token``): the connection keeps its user and its old expiry.
+        Groups are not touched either way.
+        """
+
 
 _RESERVED = frozenset(name for name in dir(Hub))
 

@@ -1,4 +1,4 @@
-"""``path("", include("django_hubs.urls"))``: negotiate and the HTTP transports of every hub.
+"""``path("", include("django_hubs.urls"))``: negotiate, refresh and the HTTP transports of every hub.
 
 Built from the paths (the keys) of ``settings.HUBS`` when the URLconf is loaded; the hub
 classes are imported on first use, so a bad entry is ``manage.py check``'s ``E002``,
@@ -13,6 +13,7 @@ from django.urls import URLPattern, path
 from .server.endpoints import normalize_path
 from .transports.http import hub_endpoint
 from .transports.negotiate import negotiate
+from .transports.refresh import refresh
 
 app_name = "django_hubs"
 
@@ -27,6 +28,7 @@ def hub_urlpatterns() -> list[URLPattern]:
         patterns += [
             path(f"{hub_path}/negotiate", negotiate, kwargs, name=f"{name}-negotiate"),
             path(f"{hub_path}/negotiate/", negotiate, kwargs),
+            path(f"{hub_path}/refresh", refresh, kwargs, name=f"{name}-refresh"),
             path(hub_path, hub_endpoint, kwargs, name=name),
             path(f"{hub_path}/", hub_endpoint, kwargs),
         ]

@@ -46,6 +46,8 @@ HUBS = {
     # Threads of sync methods, ORM predicates, binding errors (tests/test_threads.py, reliability).
     "hubs/threads": "tests.testapp.threads.ThreadsHub",
     "hubs/deleters": "tests.testapp.threads.DeletersHub",
+    # Authentication refresh on a live connection (tests/test_refresh.py, tests/interop/test_refresh_live.py).
+    "hubs/refresh": {"hub": "tests.testapp.refresh.RefreshHub", "AUTH_REFRESH": True},
 }
 
 # Live servers in the interop tests take short timeouts from the environment.

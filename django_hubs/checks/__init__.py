@@ -90,6 +90,7 @@ def _is_filters(value: Any) -> str | None:
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "HUBS_DETAILED_ERRORS": _is_bool,
     "HUBS_CLOSE_ON_TOKEN_EXPIRY": _is_bool,
+    "HUBS_AUTH_REFRESH": _is_bool,
     "HUBS_STATEFUL_RECONNECT": _is_bool,
     **{name: _is_duration for name in conf.DURATIONS},
     "HUBS_MAX_PARALLEL_INVOCATIONS": _is_count,
@@ -396,28 +397,47 @@ def _listed_hubs() -> list[tuple[str, type[Hub], tuple[str, ...]]]:
     return listed
 
 
+def _auth_refresh(path: str) -> bool:
+    from ..server.endpoints import _load_hub, normalize_path
+
+    for key, value in getattr(settings, "HUBS", {}).items():
+        if isinstance(key, str) and normalize_path(key) == path:
+            return bool(conf.get("HUBS_AUTH_REFRESH", _load_hub(value)[1]))
+    return False
+
+
 def check_negotiate_routes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Every hub's negotiate URL reaches django-hubs (else the client gets the site's 404 page)."""
+    """Every hub's negotiate URL reaches django-hubs (else the client gets the site's 404 page).
+
+    So does its refresh URL where ``HUBS_AUTH_REFRESH`` is on.
+    """
     from django.urls import Resolver404, resolve
 
     from ..transports.negotiate import negotiate
+    from ..transports.refresh import refresh
 
     if not hasattr(settings, "ROOT_URLCONF"):
         return []
     messages: list[CheckMessage] = []
     for path, hub_class, _ in _listed_hubs():
-        try:
-            match = resolve(f"/{path}/negotiate")
-        except Resolver404:
-            match = None
-        except Exception:  # a broken URLconf: Django's own URL checks report it
-            return []
-        if match is None or match.func is not negotiate:
+        missing_negotiate = "clients cannot negotiate and Server-Sent Events and long polling are missing"
+        wanted = [("negotiate", negotiate, missing_negotiate)]
+        if _auth_refresh(path):
+            wanted.append(("refresh", refresh, "clients cannot refresh their tokens (HUBS_AUTH_REFRESH)"))
+        for endpoint, view, consequence in wanted:
+            try:
+                match = resolve(f"/{path}/{endpoint}")
+            except Resolver404:
+                match = None
+            except Exception:  # a broken URLconf: Django's own URL checks report it
+                return []
+            if match is not None and match.func is view:
+                continue
             found = "nothing" if match is None else f"the view {match.view_name or match._func_path}"
             messages.append(
                 Error(
-                    f"HUBS[{path!r}] ({hub_class.__qualname__}): /{path}/negotiate reaches {found} in "
-                    f"ROOT_URLCONF, so clients cannot negotiate and Server-Sent Events and long polling are missing.",
+                    f"HUBS[{path!r}] ({hub_class.__qualname__}): /{path}/{endpoint} reaches {found} in "
+                    f"ROOT_URLCONF, so {consequence}.",
                     hint='Add path("", include("django_hubs.urls")) to your urlpatterns, before any catch-all route.',
                     obj="HUBS",
                     id="django_hubs.E021",

@@ -4,7 +4,7 @@ django-cors-headers does CORS for the site. The SignalR JS client, though, sends
 credentials by default (``withCredentials``; load balancers need their sticky-session
 cookie), custom headers (``X-SignalR-User-Agent``, ``X-Requested-With``,
 ``Authorization``) and GET/POST/DELETE, which cors-headers' defaults do not all allow.
-This ASGI wrapper answers for negotiate and the hub paths only: for an origin that
+This ASGI wrapper answers for negotiate, refresh and the hub paths only: for an origin that
 cors-headers' settings accept (``CORS_ALLOWED_ORIGINS``, ``CORS_ALLOWED_ORIGIN_REGEXES``,
 ``CORS_ALLOW_ALL_ORIGINS``) it answers preflights itself and makes the response allow
 credentials; every other origin and every other path keeps cors-headers' answer. With
@@ -38,15 +38,19 @@ from .origins import allows_all_origins, is_listed_origin
 REQUIRED_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
 REQUIRED_HEADERS = ("x-requested-with", "x-signalr-user-agent", "authorization", "content-type")
 
+#: The endpoints under a hub's path: ``negotiate``, and ``refresh`` (a live connection's new token).
+HUB_SUBPATHS = ("negotiate", "refresh")
+
 _REPLACED = {b"access-control-allow-origin", b"access-control-allow-credentials"}
 
 
 def is_hub_http_path(path: str) -> bool:
-    """``path`` is a hub's negotiate URL or the hub URL itself (SSE, long polling, sends)."""
+    """``path`` is a hub's negotiate or refresh URL, or the hub URL itself (SSE, long polling, sends)."""
     path = path.strip("/")
     if find_endpoint(path) is not None:
         return True
-    return path.endswith("/negotiate") and find_endpoint(path.removesuffix("/negotiate")) is not None
+    hub_path, _, last = path.rpartition("/")
+    return last in HUB_SUBPATHS and find_endpoint(hub_path) is not None
 
 
 def _merged(configured: Iterable[str], required: Iterable[str], upper: bool) -> str:

@@ -356,6 +356,21 @@ class HubConnection:
         logger.info("connection %s resumed (stateful reconnect)", self.connection_id)
         return self.generation
 
+    # --- authentication refresh --------------------------------------------------------
+
+    async def refresh_authentication(self, user: Any, expires_at: float | None) -> None:
+        """A fresh token for the same user: the hub's hook first, then the new user and expiry.
+
+        ``HUBS_CLOSE_ON_TOKEN_EXPIRY`` then closes the connection at ``expires_at``, not at the
+        old token's expiry. The user identifier, and so user routing and groups, stay as they
+        are; ``PermissionDenied`` from the hook leaves everything unchanged.
+        """
+        await self.hub.on_authentication_refreshed(self.user, user)
+        self.user = user
+        self.scope["user"] = user
+        self.scope["hubs_token_expires_at"] = expires_at
+        self.expires_at = expires_at
+
     # --- closing --------------------------------------------------------------------
 
     def close_nowait(self, error: str | None = None, allow_reconnect: bool = False) -> None:

@@ -92,8 +92,9 @@ async def long_poll(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse
         await feed_early_input(found, connection)
         return longpolling.poll_response(200)
     expires_at = getattr(request, "hubs_token_expires_at", None)
-    if expires_at is not None:
-        connection.expires_at = expires_at  # each poll may carry a refreshed token
+    if expires_at is not None and (connection.expires_at is None or expires_at > connection.expires_at):
+        # Each poll may carry a newer token; one the client got before a POST to /refresh never shortens it.
+        connection.expires_at = expires_at
     return await longpolling.poll(found, connection)
 
 

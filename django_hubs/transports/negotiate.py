@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -31,6 +32,14 @@ def plain(status: int, text: str = "") -> HttpResponse:
 def negotiate_error(text: str) -> JsonResponse:
     """Protocol-level failures are a 200 with an ``error`` the client shows as is."""
     return JsonResponse({"error": text})
+
+
+def token_lifetime(expires_at: float | None) -> int | None:
+    """Whole seconds the token stays valid, as the official server counts them; ``None`` once past or without expiry."""
+    if expires_at is None:
+        return None
+    seconds = int(expires_at - time.time())
+    return seconds if seconds > 0 else None
 
 
 def available_transports(transports: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -82,5 +91,10 @@ async def negotiate(request: HttpRequest, hub_path: str) -> HttpResponse:
     body["connectionId"] = record.connection_id
     if version >= 1:
         body["connectionToken"] = record.token
+    if endpoint.options.auth_refresh:
+        # Any negotiate version, as the official server: a version-0 client refreshes with its connection id.
+        lifetime = token_lifetime(getattr(request, "hubs_token_expires_at", None))
+        if lifetime is not None:
+            body["tokenLifetimeSeconds"] = lifetime
     body["availableTransports"] = available_transports(endpoint.options.transports)
     return HttpResponse(json.dumps(body, separators=(",", ":")), content_type="application/json")
