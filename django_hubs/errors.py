@@ -84,4 +84,16 @@ def too_many_streams(target: str, limit: int) -> str:
     )
 
 
+#: What detailed errors add to a canceled invocation's text: the .NET exception a canceled
+#: ``CancellationToken`` raises in a hub method.
+CANCELED = "OperationCanceledException: The operation was canceled."
+
+
+def canceled(target: str, detailed: bool) -> str:
+    """The Completion of an invocation the client canceled, as the official server's when the
+    hub method lets its ``OperationCanceledException`` out."""
+    generic = invoke_failed(target)
+    return f"{generic} {CANCELED}" if detailed else generic
+
+
 __all__ = ["HubError", "InvalidDataError"]

@@ -216,7 +216,7 @@ def test_payload_values_follow_the_dotnet_conventions():
     ]
     (message,) = parse(JSON.encode(CompletionMessage.with_result("1", value)))
     assert message.result == [
-        "2024-01-02T03:04:05+00:00",
+        "2024-01-02T03:04:05Z",
         "2024-01-02",
         "AAE=",
         "00000000-0000-0000-0000-000000000001",
@@ -226,6 +226,33 @@ def test_payload_values_follow_the_dotnet_conventions():
         [1, 2],
         [3],
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        pytest.param(datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC), "2000-01-01T00:00:00Z", id="utc"),
+        pytest.param(
+            datetime.datetime(2000, 1, 1, 0, 0, 0, 500, tzinfo=datetime.UTC), "2000-01-01T00:00:00.000500Z", id="micro"
+        ),
+        pytest.param(
+            datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(0), "GMT")),
+            "2000-01-01T00:00:00Z",
+            id="zero-offset",
+        ),
+        pytest.param(
+            datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=-5, minutes=-30))),
+            "2000-01-01T00:00:00-05:30",
+            id="offset",
+        ),
+        pytest.param(datetime.datetime(2000, 1, 1), "2000-01-01T00:00:00", id="naive"),
+    ],
+)
+def test_datetimes_are_written_as_system_text_json_writes_them(value, text):
+    """UTC ends in "Z" (the official server's text), other offsets as they are, naive ones without."""
+    data = JSON.encode(CompletionMessage.with_result("1", value))
+    assert f'"result":"{text}"'.encode() in data
+    assert datetime.datetime.fromisoformat(text) == value
 
 
 def test_unserialisable_results_raise_for_the_caller():

@@ -137,3 +137,27 @@ async def test_a_canceled_wait_left_in_line_does_not_block_later_invocations() -
         await waiting
     slots.release()
     assert slots.take_nowait(), "the canceled waiter must not stand in line forever"
+
+
+async def test_a_canceled_queued_invocation_leaves_the_line_and_the_rest_keep_their_order() -> None:
+    slots = InvocationSlots(1, started.append)
+    assert slots.take_nowait()
+    for name in ("a", "b", "c"):
+        slots.queue(name)
+    assert slots.remove_queued(lambda invocation: invocation == "b") == "b"
+    assert slots.remove_queued(lambda invocation: invocation == "b") is None  # gone, or never there
+    assert slots.queued == 2
+    assert [slots.next_or_release(), slots.next_or_release(), slots.next_or_release()] == ["a", "c", None]
+    assert slots.free == 1
+
+
+async def test_removing_queued_invocations_makes_room_for_the_reader() -> None:
+    slots = InvocationSlots(1, started.append)
+    assert slots.take_nowait()
+    for index in range(READ_AHEAD):
+        slots.queue(index)
+    assert slots.full
+    room = slots.room()
+    for index in range(READ_AHEAD // 2):
+        assert slots.remove_queued(lambda invocation, index=index: invocation == index) == index
+    assert room.done() and not slots.full

@@ -166,6 +166,60 @@ async def test_cancel_invocation_closes_the_generator_before_the_completion(prot
         assert await client.invoke("add", 1, 2) == 3
 
 
+async def send_in_one_frame(client: HubClient, *messages: HubMessage) -> None:
+    """Several messages in one WebSocket frame, as a client that sends them back to back."""
+    data = b"".join(client.protocol.encode(m) for m in messages)
+    if client.protocol.binary:
+        await client.communicator.send_to(bytes_data=data)
+    else:
+        await client.communicator.send_to(text_data=data.decode())
+
+
+async def test_a_stream_canceled_in_the_frame_that_starts_it_still_completes(protocol: str) -> None:
+    """A client that disposes a subscription at once sends both messages together: the stream
+    must still end with a Completion (the official client waits for it) and leave nothing behind."""
+    key = new_key("at-once")
+    async with RawClient("hubs/test", protocol=protocol) as client:
+        await send_in_one_frame(client, StreamInvocationMessage("s", "ticker", [key]), CancelInvocationMessage("s"))
+        completion = await client.completion("s")
+        assert (completion.error, completion.has_result) == (None, False)
+        assert client.items("s") == []
+        dispatcher = dispatcher_of(await client.invoke("get_connection_id"))
+        assert dispatcher.streams == {} and dispatcher.canceled == set()
+        # The id is free again, and streams work on.
+        await client.send_message(StreamInvocationMessage("s", "counter", [2]))
+        ended = lambda: [m for m in client.seen if isinstance(m, CompletionMessage) and m.invocation_id == "s"]  # noqa: E731
+        await until(lambda: len(ended()) == 2)
+        assert client.items("s") == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("path", "hub_error", "expected"),
+    [
+        ("hubs/test", False, "An unexpected error occurred invoking 'stream_fails_at_call' on the server."),
+        (
+            "hubs/detailed",
+            False,
+            "An unexpected error occurred invoking 'stream_fails_at_call' on the server. ValueError: call secret",
+        ),
+        (
+            "hubs/test",
+            True,
+            "An unexpected error occurred invoking 'stream_fails_at_call' on the server. HubException: no stream today",
+        ),
+    ],
+)
+async def test_a_stream_method_failing_before_it_returns_a_stream_gets_the_invocation_text(
+    path: str, hub_error: bool, expected: str
+) -> None:
+    """The official server keeps "while streaming results" for errors during the enumeration."""
+    async with RawClient(path) as client:
+        await client.send_message(StreamInvocationMessage("f", "stream_fails_at_call", [hub_error]))
+        completion = await client.completion("f")
+        assert completion.error == expected
+        assert client.items("f") == []
+
+
 async def test_closing_the_connection_closes_its_streams() -> None:
     key = new_key("closed")
     client = await RawClient("hubs/test").connect()

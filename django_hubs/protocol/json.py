@@ -68,10 +68,16 @@ _DEEP_ENOUGH = 1_800
 #: ``orjson`` would drop the seconds of a UTC offset.
 _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 
+_NO_OFFSET = datetime.timedelta(0)
+
 
 def to_jsonable(value: Any) -> Any:
     """Fallback for values ``json`` cannot write: the conventions of the .NET JSON protocol."""
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+    if isinstance(value, datetime.datetime):
+        text = value.isoformat()
+        # UTC as System.Text.Json writes it: "Z", not "+00:00".
+        return text[:-6] + "Z" if value.utcoffset() == _NO_OFFSET else text
+    if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return value.value

@@ -177,6 +177,10 @@ class Dispatcher:
         self.streams: dict[str, asyncio.Task[Any]] = {}
         self.uploads: dict[str, UploadStream] = {}
         self.results: dict[str, asyncio.Future[Any]] = {}
+        #: Async invocations a CancelInvocation can reach: the task running each, ``None`` until it starts.
+        self.running: dict[str, asyncio.Task[Any] | None] = {}
+        #: Ids of invocations and streams the client canceled that have not ended yet.
+        self.canceled: set[str] = set()
         self.hub_path: str = connection.endpoint.path
         self.metrics = hub_metrics(self.hub_path)
         #: ``HUBS_FILTERS`` (or the hub's ``FILTERS`` in ``HUBS``), then the class's ``filters``.
@@ -200,9 +204,7 @@ class Dispatcher:
         elif isinstance(message, StreamInvocationMessage):
             await self._stream_invocation(message)
         elif isinstance(message, CancelInvocationMessage):
-            task = self.streams.get(message.invocation_id)
-            if task is not None:
-                task.cancel()
+            self._cancel(message.invocation_id)
         elif isinstance(message, PingMessage):
             self.connection.received_ping = True
         elif isinstance(message, CloseMessage):
@@ -301,6 +303,8 @@ class Dispatcher:
         if prepared is None:
             return
         method, arguments = prepared
+        if message.invocation_id is not None and method.is_async:
+            self.running[message.invocation_id] = None  # cancelable from now on
         if method.stream_parameters:  # it waits for its uploads: it must not hold a slot meanwhile
             self._spawn(self._run(message, method, arguments, takes_slot=False))
             return
@@ -393,6 +397,15 @@ class Dispatcher:
 
     async def _run(self, message: InvocationMessage, method: HubMethod, arguments: list[Any], takes_slot: bool) -> None:
         invocation_id = message.invocation_id
+        #: The task to cancel on a CancelInvocation (none without an id, or for a sync method).
+        task: asyncio.Task[Any] | None = None
+        cancel_id = invocation_id or ""
+        if invocation_id is not None and method.is_async:
+            if invocation_id in self.canceled:  # canceled before it started: it does not start
+                self._answer_canceled(message, method)
+                return
+            task = asyncio.current_task()
+            self.running[invocation_id] = task
         token = _current_slot.set(self if takes_slot else None)
         started = time.perf_counter()
         failed = True
@@ -402,7 +415,10 @@ class Dispatcher:
             else:
                 result = await self._invoke(message, method, arguments, streaming=False)
         except asyncio.CancelledError:
-            raise
+            if task is None or not self._withdraw_cancel(cancel_id, task):
+                raise
+            logger.debug("%s: %r canceled by the client", self.connection.connection_id, message.target)
+            self._error(invocation_id, errors.canceled(message.target, self.detailed))
         except Exception as exc:
             self._log_failure(message.target, exc)
             self._error(invocation_id, errors.error_text(errors.invoke_failed(message.target), exc, self.detailed))
@@ -420,9 +436,75 @@ class Dispatcher:
                         invocation_id, errors.error_text(errors.invoke_failed(message.target), exc, self.detailed)
                     )
         finally:
+            if task is not None:
+                self._forget(cancel_id, task)
             self.metrics.invoked(method.name, time.perf_counter() - started, failed)
             _current_slot.reset(token)
             self._end_uploads(message.stream_ids)
+
+    # --- cancellation -------------------------------------------------------------------
+
+    def _cancel(self, invocation_id: str) -> None:
+        """A CancelInvocation: stop that stream or hub method. Each still ends with its Completion.
+
+        A stream's task that has not started is not canceled (it would end before it began,
+        Completion included): it starts, sees its id in ``canceled`` and ends at once. An
+        invocation waiting for a slot leaves the line; one started runs in a task that may
+        run queued invocations after it, so its own ``CancelledError`` is caught in :meth:`_run`
+        and the task goes on with the next one. Sync methods run in a thread and cannot be
+        interrupted: they finish and answer as usual.
+        """
+        stream = self.streams.get(invocation_id)
+        if stream is not None:
+            coroutine = stream.get_coro()
+            if inspect.iscoroutine(coroutine) and inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
+                self.canceled.add(invocation_id)
+            else:
+                stream.cancel()
+            return
+        if self.slots.queued:
+            queued = self.slots.remove_queued(lambda invocation: invocation[0].invocation_id == invocation_id)
+            if queued is not None:
+                self.running.pop(invocation_id, None)
+                self._answer_canceled(queued[0], queued[1])
+                return
+        if invocation_id in self.running and invocation_id not in self.canceled:
+            self.canceled.add(invocation_id)
+            task = self.running[invocation_id]
+            if task is not None:
+                task.cancel()
+            return
+        logger.debug("%s: cancel of %r ignored: nothing to cancel", self.connection.connection_id, invocation_id)
+
+    def _answer_canceled(self, message: InvocationMessage, method: HubMethod) -> None:
+        """The Completion of an invocation canceled before it started (it never runs)."""
+        invocation_id = message.invocation_id
+        if invocation_id is not None:
+            self.canceled.discard(invocation_id)
+            self.running.pop(invocation_id, None)
+        logger.debug("%s: %r canceled before it started", self.connection.connection_id, message.target)
+        self._error(invocation_id, errors.canceled(message.target, self.detailed))
+        self.metrics.invoked(method.name, 0.0, True)
+        self._end_uploads(message.stream_ids)
+
+    def _withdraw_cancel(self, invocation_id: str, task: asyncio.Task[Any]) -> bool:
+        """This ``CancelledError`` is the client's: take its request back from the task.
+
+        ``False`` when something else canceled the task too (the connection, the server):
+        that cancellation must go on.
+        """
+        if invocation_id not in self.canceled:
+            return False
+        self.canceled.discard(invocation_id)
+        task.uncancel()
+        return task.cancelling() == 0
+
+    def _forget(self, invocation_id: str, task: asyncio.Task[Any]) -> None:
+        if self.running.get(invocation_id) is task:
+            del self.running[invocation_id]
+        if invocation_id in self.canceled:  # the method caught the cancellation and returned
+            self.canceled.discard(invocation_id)
+            task.uncancel()
 
     def _log_failure(self, target: str, exc: BaseException) -> None:
         if ended_by_disconnect(exc):  # the client left: shutdown logged one line for all its uploads
@@ -455,14 +537,24 @@ class Dispatcher:
         iterator: Any = None
         started = time.perf_counter()
         try:
-            result = await self._invoke(message, method, arguments, streaming=True)
-            if not hasattr(result, "__aiter__"):
-                error = errors.not_a_stream(message.target)
+            try:
+                result = await self._invoke(message, method, arguments, streaming=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # before any stream exists: the official server's text for calls
+                self._log_failure(message.target, exc)
+                error = errors.error_text(errors.invoke_failed(message.target), exc, self.detailed)
             else:
-                iterator = result.__aiter__()
-                async for item in iterator:
-                    self.connection.send(StreamItemMessage(invocation_id, item))
-                    await self.connection.writable()  # stateful reconnect's backpressure, as the official server
+                if not hasattr(result, "__aiter__"):
+                    error = errors.not_a_stream(message.target)
+                elif invocation_id in self.canceled:  # canceled before it started: started, then ended
+                    iterator = result.__aiter__()
+                    logger.debug("%s: stream %s canceled at once", self.connection.connection_id, invocation_id)
+                else:
+                    iterator = result.__aiter__()
+                    async for item in iterator:
+                        self.connection.send(StreamItemMessage(invocation_id, item))
+                        await self.connection.writable()  # stateful reconnect's backpressure, as the official server
         except asyncio.CancelledError:
             logger.debug("%s: stream %s canceled", self.connection.connection_id, invocation_id)
         except Exception as exc:
@@ -475,6 +567,7 @@ class Dispatcher:
                 except Exception:
                     logger.exception("%s: closing stream %s failed", self.connection.connection_id, invocation_id)
             self.streams.pop(invocation_id, None)
+            self.canceled.discard(invocation_id)
             self._end_uploads(message.stream_ids)
             self.metrics.invoked(method.name, time.perf_counter() - started, error is not None)
         self.connection.send(CompletionMessage(invocation_id, error=error))

@@ -117,6 +117,22 @@ class InvocationSlots:
         if room is not None and not room.done():
             room.set_result(None)
 
+    def remove_queued(self, match: Callable[[Any], bool]) -> Any:
+        """Take the first queued invocation ``match`` accepts out of the line (its client canceled it).
+
+        ``None`` if none: it has started, or never waited. The line is short (the reader stops
+        at ``READ_AHEAD``), so a scan is cheap.
+        """
+        waiters = self._waiters
+        for index, waiter in enumerate(waiters):
+            if not isinstance(waiter, asyncio.Future) and match(waiter):
+                del waiters[index]
+                self._queued -= 1
+                if self._queued <= READ_AHEAD // 2:
+                    self.open_room()
+                return waiter
+        return None
+
     def drop_queued(self) -> int:
         """Forget the invocations that have not started (the connection ended); how many."""
         dropped = self._queued

@@ -301,3 +301,33 @@ def test_user_addressing_reaches_every_connection_of_a_user(
         "bobModerate": {"value": "moderated"},
         "aliceAfter": {"value": 2},
     }
+
+
+# --- a stream disposed at once, and datetimes ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def disposed(server: LiveServer) -> dict[str, Any]:
+    return node("dispose_dates.mjs", url=f"{server.url}/hubs/test")
+
+
+def test_a_stream_disposed_at_once_is_ended_by_the_server(disposed: dict[str, Any]) -> None:
+    """subscribe() then dispose() at once: the server still ends the stream with a Completion
+    and holds nothing open, with either protocol (the client sends the two messages back to back)."""
+    for protocol in ("json", "messagepack"):
+        seen = disposed[protocol]
+        assert (seen["openStreams"], seen["itemsAfterDispose"], seen["counter"]) == (0, 0, [0, 1, 2]), protocol
+    wire = disposed["json"]
+    assert wire["cancelSent"] is True
+    completion = wire["completion"]
+    assert completion is not None and "error" not in completion and "result" not in completion
+
+
+def test_datetimes_reach_the_js_client_as_the_official_server_writes_them(disposed: dict[str, Any]) -> None:
+    # JSON: ISO 8601 text, UTC with "Z" (System.Text.Json), not "+00:00".
+    assert disposed["json"]["nextDay"] == "2000-01-02T00:00:00Z"
+    assert disposed["json"]["nextDayOnTheWire"] == "2000-01-02T00:00:00Z"
+    assert disposed["json"]["nextDayKind"] == "string"
+    # MessagePack: the timestamp extension (-1), which the client reads as a Date, milliseconds kept.
+    assert disposed["messagepack"]["nextDayKind"] == "Date"
+    assert disposed["messagepack"]["nextDay"] == "2000-01-02T00:00:00.250Z"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import datetime
 import gc
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +20,10 @@ events: list[tuple[str, Any]] = []
 stream_log: dict[str, Any] = {}
 #: Gates that ``gated_upload`` waits on before it reads its stream; ``open_gate`` opens one.
 gates: dict[str, asyncio.Event] = {}
+
+
+#: Gates that the sync ``blocking_gate`` waits on, in its thread; a test opens them.
+thread_gates: dict[str, threading.Event] = {}
 
 
 #: Set by ``mark_context``: an invocation must never see what another one set.
@@ -239,6 +245,53 @@ class TestHub(Hub):
         )
         uploads = sum(1 for item in gc.get_objects() if isinstance(item, UploadStream))
         return {"tasks": tasks, "uploads": uploads}
+
+    def stream_fails_at_call(self, hub_error: bool) -> AsyncIterator[int]:
+        """Declared to stream, but raises before it returns a stream."""
+        if hub_error:
+            raise HubError("no stream today")
+        raise ValueError("call secret")
+
+    async def next_day(self, when: datetime.datetime) -> datetime.datetime:
+        """The same instant a day later, in UTC: a datetime written back to the client."""
+        return (when + datetime.timedelta(days=1)).astimezone(datetime.UTC)
+
+    async def wait_until_canceled(self, key: str) -> str:
+        """Waits until the client cancels the invocation; ``stream_state(key)`` shows how it ended."""
+        state = stream_log[key] = {"started": True, "exit": None}
+        try:
+            await asyncio.Event().wait()
+        except BaseException as exc:
+            state["exit"] = type(exc).__name__
+            raise
+        return "never"
+
+    async def catch_cancel(self, key: str) -> str:
+        """Catches the client's cancellation, awaits on, and answers anyway (cancellation is cooperative)."""
+        stream_log[key] = "waiting"
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            stream_log[key] = "caught"
+        await asyncio.sleep(0.01)
+        return "finished anyway"
+
+    async def open_streams(self) -> int:
+        """Server-to-client streams the server still holds open for this connection."""
+        from django_hubs.server.endpoints import lifetime_for
+
+        return len(lifetime_for(type(self)).connections[self.context.connection_id].dispatcher.streams)
+
+    async def cancelling(self) -> int:
+        """Cancellation requests pending on the task running this method (0 unless it is being canceled)."""
+        task = asyncio.current_task()
+        return task.cancelling() if task is not None else -1
+
+    def blocking_gate(self, key: str) -> str:
+        """A sync method, in a thread: waits for ``thread_gates[key]`` (set by the test)."""
+        if not thread_gates.setdefault(key, threading.Event()).wait(10):
+            raise TimeoutError(f"gate {key!r} was never opened")
+        return "done"
 
     async def stream_state(self, key: str) -> Any:
         return stream_log.get(key)
