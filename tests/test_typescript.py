@@ -112,6 +112,7 @@ def test_the_command(tmp_path):
     assert sorted(p.name for p in (tmp_path / "ts").iterdir()) == [
         "deleters-hub.ts",
         "private-hub.ts",
+        "refresh-hub.ts",
         "reliability-hub.ts",
         "test-hub.ts",
         "threads-hub.ts",
