@@ -24,13 +24,16 @@ def _no_periodic_database_close_without_a_database(request: pytest.FixtureReques
     The hubs' periodic ``close_old_connections()`` (``django_hubs.server.dbclose``) would otherwise
     reach a connection an earlier database test left open in asgiref's thread.
     """
-    from django_hubs.server import dbclose
+    from django_hubs.server import dbclose, threads
 
     uses_db = request.node.get_closest_marker("django_db") is not None or {"db", "transactional_db"} & set(
         request.fixturenames
     )
     if not uses_db:
         monkeypatch.setattr(dbclose, "INTERVAL", math.inf)
+        # Nor do the worker threads' calls: a thread that kept a connection from an earlier
+        # database test (SQLite's in-memory test database ignores close()) would be refused.
+        monkeypatch.setattr(threads, "close_old_connections", lambda: None)
 
 
 @pytest.fixture(autouse=True)
