@@ -1,4 +1,5 @@
 import logging
+import sys
 from typing import Any
 
 from django.apps import AppConfig
@@ -29,6 +30,17 @@ class DjangoHubsConfig(AppConfig):
         # Servers configure their loggers before loading the app: cover them now, and
         # every record made from now on, whatever reconfigures logging later.
         hubs_logging.install()
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is at each record, as ``logging.lastResort`` does.
+
+    Test runners and servers swap ``sys.stderr``; a stream bound at startup may be closed later.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr  # emit runs under the handler's lock
+        super().emit(record)
 
 
 def configures_hubs_logger(logging_settings: Any) -> bool:
@@ -63,7 +75,7 @@ def default_logging(logging_config: Any, logging_settings: Any) -> logging.Handl
     logger = logging.getLogger("django_hubs")
     if logging_config is None or configures_hubs_logger(logging_settings) or reaches_a_handler(logger):
         return None
-    handler = logging.StreamHandler()
+    handler = StderrHandler()
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter(DEFAULT_LOG_FORMAT))
     logger.addHandler(handler)

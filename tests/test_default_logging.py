@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -52,24 +53,26 @@ def default(*args: object) -> logging.Handler | None:
         return default_logging(*args)
 
 
-def test_a_project_without_logging_gets_info_on_stderr(fresh_loggers: logging.Logger) -> None:
+def test_a_project_without_logging_gets_info_on_stderr(
+    fresh_loggers: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
     handler = default(DEFAULT_LOGGING_ONLY, {})
-    assert isinstance(handler, logging.StreamHandler) and fresh_loggers.handlers == [handler]
+    assert isinstance(handler, logging.Handler) and fresh_loggers.handlers == [handler]
     assert fresh_loggers.getEffectiveLevel() == logging.INFO
     stream = io.StringIO()
-    handler.setStream(stream)
+    monkeypatch.setattr(sys, "stderr", stream)  # the handler writes to sys.stderr as it is now
     logging.getLogger("django_hubs.connection").info("connected %s hub=%s", "abc", "hubs/chat")
     logging.getLogger("django_hubs.connection").debug("not shown")
     assert stream.getvalue().endswith("INFO django_hubs.connection: connected abc hub=hubs/chat\n")
 
 
-def test_the_default_handler_redacts(fresh_loggers: logging.Logger) -> None:
+def test_the_default_handler_redacts(fresh_loggers: logging.Logger, monkeypatch: pytest.MonkeyPatch) -> None:
     handler = default(DEFAULT_LOGGING_ONLY, {})
     assert handler is not None
     install()
     assert any(isinstance(f, RedactTokensFilter) for f in handler.filters)
     stream = io.StringIO()
-    handler.setStream(stream)
+    monkeypatch.setattr(sys, "stderr", stream)
     logging.getLogger("django_hubs.transport").info("GET %s", "/hubs/chat?access_token=secret-value")
     assert f"access_token={REDACTED}" in stream.getvalue() and "secret-value" not in stream.getvalue()
 
