@@ -43,6 +43,17 @@ class StderrHandler(logging.StreamHandler):
         super().emit(record)
 
 
+class InfoWhileDebug(logging.Filter):
+    """INFO and below only while ``DEBUG`` is on, as Django's own console handler; WARNING and up always.
+
+    Warnings are what ``logging.lastResort`` printed before this handler existed; the test
+    runner turns ``DEBUG`` off, so test output is not interleaved with connection lines.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or bool(settings.DEBUG)
+
+
 def configures_hubs_logger(logging_settings: Any) -> bool:
     """Whether the project's ``LOGGING`` names the ``django_hubs`` logger or one below it."""
     loggers = logging_settings.get("loggers", {}) if isinstance(logging_settings, dict) else {}
@@ -62,7 +73,7 @@ def reaches_a_handler(logger: logging.Logger) -> bool:
 
 
 def default_logging(logging_config: Any, logging_settings: Any) -> logging.Handler | None:
-    """Show django-hubs' INFO lines on stderr unless the project decided where they go.
+    """Show django-hubs' INFO lines on stderr (while ``DEBUG``) unless the project decided where they go.
 
     Django's ``DEFAULT_LOGGING`` gives ``django.server`` a console handler at INFO but has no
     root handler, so the ``django_hubs`` records would reach only ``logging.lastResort``
@@ -77,6 +88,7 @@ def default_logging(logging_config: Any, logging_settings: Any) -> logging.Handl
         return None
     handler = StderrHandler()
     handler.setLevel(logging.INFO)
+    handler.addFilter(InfoWhileDebug())
     handler.setFormatter(logging.Formatter(DEFAULT_LOG_FORMAT))
     logger.addHandler(handler)
     if logger.level == logging.NOTSET:

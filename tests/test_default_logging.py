@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from django.test import override_settings
 
 from django_hubs.apps import DEFAULT_LOG_FORMAT, default_logging
 from django_hubs.security.redaction import REDACTED, RedactTokensFilter, install
@@ -53,6 +54,7 @@ def default(*args: object) -> logging.Handler | None:
         return default_logging(*args)
 
 
+@override_settings(DEBUG=True)
 def test_a_project_without_logging_gets_info_on_stderr(
     fresh_loggers: logging.Logger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -66,6 +68,7 @@ def test_a_project_without_logging_gets_info_on_stderr(
     assert stream.getvalue().endswith("INFO django_hubs.connection: connected abc hub=hubs/chat\n")
 
 
+@override_settings(DEBUG=True)
 def test_the_default_handler_redacts(fresh_loggers: logging.Logger, monkeypatch: pytest.MonkeyPatch) -> None:
     handler = default(DEFAULT_LOGGING_ONLY, {})
     assert handler is not None
@@ -75,6 +78,18 @@ def test_the_default_handler_redacts(fresh_loggers: logging.Logger, monkeypatch:
     monkeypatch.setattr(sys, "stderr", stream)
     logging.getLogger("django_hubs.transport").info("GET %s", "/hubs/chat?access_token=secret-value")
     assert f"access_token={REDACTED}" in stream.getvalue() and "secret-value" not in stream.getvalue()
+
+
+@override_settings(DEBUG=False)
+def test_without_debug_only_warnings_show(fresh_loggers: logging.Logger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Django's console handler (and the test runner, which turns DEBUG off): INFO only while DEBUG."""
+    assert default(DEFAULT_LOGGING_ONLY, {}) is not None
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    logging.getLogger("django_hubs.connection").info("connected abc")
+    logging.getLogger("django_hubs.connection").warning("closing abc: the client is not reading")
+    assert stream.getvalue().endswith("WARNING django_hubs.connection: closing abc: the client is not reading\n")
+    assert "connected abc" not in stream.getvalue()
 
 
 @pytest.mark.parametrize(
