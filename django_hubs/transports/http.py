@@ -110,7 +110,7 @@ async def send(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse:
     async with found.send_lock:
         disposed = manager.get(found.token) is not found  # while this request waited for its turn
         if disposed:
-            return plain(404)
+            return no_connection(request)
         connection = found.connection
         if connection is None:
             body = request.read()
@@ -148,10 +148,24 @@ def find_record(
         return plain(400, "Connection ID required")
     record = manager.get(token)
     if record is None or record.endpoint is not endpoint:
-        return plain(404, "No Connection with that ID")
+        return no_connection(request)
     if transport is not None and transport not in endpoint.options.transports:
         return plain(404, f"{transport} transport not supported by this end point type")
     return record
+
+
+def no_connection(request: HttpRequest) -> HttpResponse:
+    """The official server's 404 for an id without a connection, logged once, at DEBUG.
+
+    A clean stop gets it routinely: the JS client posts its Close message without waiting and
+    then closes its EventSource, or sends its long-polling DELETE after the last poll already
+    ended the connection. Django's ``django.request`` would log each as a "Not Found" warning
+    (twice where a root handler exists too), so the response is marked as logged.
+    """
+    logger.debug("%s %s: no connection with that id (it has ended, or never existed)", request.method, request.path)
+    response = plain(404, "No Connection with that ID")
+    response._has_been_logged = True  # read by django.utils.log.log_response
+    return response
 
 
 async def check_user(request: HttpRequest, record: ConnectionRecord) -> tuple[Any, HttpResponse | None]:
