@@ -165,3 +165,18 @@ async def test_a_password_change_closes_the_sessions_it_logged_out(caplog):
     assert (await refused.connect(timeout=5))[0] is False
     for socket in (again, token):
         await socket.disconnect()
+
+
+def test_the_session_engine_is_imported_as_a_module_path(monkeypatch):
+    """``SESSION_ENGINE`` names a module: read as a class path it failed until something else had imported it."""
+    import sys
+    import types
+
+    import django.contrib.sessions.backends as backends
+
+    from django_hubs.security import sessions as hub_sessions
+
+    monkeypatch.delattr(backends, "db", raising=False)
+    monkeypatch.delitem(sys.modules, "django.contrib.sessions.backends.db", raising=False)
+    cookieless = types.SimpleNamespace(scope={"headers": []}, user_identifier="1")
+    assert hub_sessions._stale([cookieless], "hash") == []

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
@@ -35,7 +36,6 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.http.cookie import parse_cookie
 from django.utils.crypto import constant_time_compare
-from django.utils.module_loading import import_string
 
 from ..errors import HubError
 from ..server.backplane import Backplane, register_handler
@@ -182,7 +182,10 @@ def _stale(connections: list[HubConnection], auth_hash: str) -> list[HubConnecti
     from django.contrib.auth import HASH_SESSION_KEY
     from django.contrib.sessions.backends.base import SessionBase
 
-    store: type[SessionBase] = import_string(settings.SESSION_ENGINE).SessionStore
+    if not connections:
+        return []
+    # A module path, as Django's SessionMiddleware reads it (import_string would want a class).
+    store: type[SessionBase] = importlib.import_module(settings.SESSION_ENGINE).SessionStore
     stale = []
     for connection in connections:
         key = connection_session_key(connection)
