@@ -84,7 +84,7 @@ def test_a_refused_moderation_is_said_in_words_next_to_its_button_then_clears(
 
     # Right below the button, overlapping it horizontally.
     button, said = box(grace, "#clear-room"), box(grace, "#moderation-result")
-    assert 0 <= said["y"] - (button["y"] + button["height"]) <= 24, (button, said)
+    assert 0 <= said["y"] - (button["y"] + button["height"]) <= 32, (button, said)
     assert said["x"] < button["x"] + button["width"] and button["x"] < said["x"] + said["width"], (button, said)
 
     say(grace, "Moving on")  # the next action clears it
