@@ -1,7 +1,8 @@
 """The demo command: ``python3 demo_project/run.py`` serves the chat on http://127.0.0.1:8000.
 
-It sets up ``.venv`` from requirements.txt and the browser client's npm package, creates
-the database and the two demo users, then runs ``manage.py runserver`` (daphne).
+It sets up ``.venv-demo`` (or ``$HUBS_DEMO_VENV``) from demo_project/requirements.txt (the
+demo's packages only, pinned as in requirements.txt) and the browser client's npm package,
+creates the database and the two demo users, then runs ``manage.py runserver`` (daphne).
 Standard library only: it runs before anything is installed.
 
 Options: ``--port N`` (default 8000), ``--setup-only`` (stop before starting the server).
@@ -20,6 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.bootstrap import ROOT, ensure_npm, ensure_venv
 
 DEMO = ROOT / "demo_project"
+#: The demo's own virtualenv: the test suite's ``.venv`` holds the whole test toolchain.
+DEMO_VENV = Path(os.environ.get("HUBS_DEMO_VENV", ROOT / ".venv-demo"))
+DEMO_REQUIREMENTS = DEMO / "requirements.txt"
 SIGNALR_JS = DEMO / "node_modules" / "@microsoft" / "signalr" / "dist" / "browser" / "signalr.min.js"
 
 
@@ -32,7 +36,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    python = ensure_venv()
+    python = ensure_venv(DEMO_VENV, DEMO_REQUIREMENTS)
     if not ensure_npm(DEMO, required=os.environ.get("CI") == "true") and not SIGNALR_JS.exists():
         sys.exit(
             "The chat page needs the official SignalR browser client, which npm installs: "

@@ -8,6 +8,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from demo_project import csp
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEMO_DIR = Path(__file__).resolve().parent
 
@@ -42,6 +44,17 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Content Security Policy (demo_project/csp.py): only this site's scripts, styles and
+# connections, the hub's WebSocket included. Django 6.0+ sends it as a header through its
+# CSP middleware; on Django 5.2, which has none, base.html carries it in a <meta> tag.
+DEMO_CSP = csp.policy(ALLOWED_HOSTS)
+if csp.HEADER:
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    )
+    SECURE_CSP = DEMO_CSP
+
 ROOT_URLCONF = "demo_project.urls"
 ASGI_APPLICATION = "demo_project.asgi.application"
 
@@ -55,6 +68,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "demo_project.csp.csp_meta",
             ],
         },
     },

@@ -18,24 +18,28 @@ VENV = Path(os.environ.get("HUBS_VENV", ROOT / ".venv"))
 REQUIREMENTS = ROOT / "requirements.txt"
 
 
-def venv_python() -> Path:
-    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+def venv_python(folder: Path = VENV) -> Path:
+    return folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def ensure_venv() -> Path:
-    """A virtualenv with ``requirements.txt`` installed; reinstalled when the file changes."""
+def ensure_venv(folder: Path = VENV, requirements: Path = REQUIREMENTS) -> Path:
+    """A virtualenv in ``folder`` with ``requirements`` installed; reinstalled when that file changes.
+
+    The tests use ``.venv`` and requirements.txt; the demo command ``.venv-demo`` and the
+    demo's own, smaller file.
+    """
     if sys.version_info < (3, 11):  # noqa: UP036 - this runs on whatever python3 the user has
         sys.exit("django-hubs needs Python 3.11 or newer.")
-    python = venv_python()
+    python = venv_python(folder)
     if not python.exists():
-        print(f"Creating a virtual environment in {VENV}", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    marker = VENV / ".requirements.sha256"
+        print(f"Creating a virtual environment in {folder}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(folder)
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    marker = folder / ".requirements.sha256"
     if not marker.exists() or marker.read_text() != digest:
-        print("Installing requirements.txt", flush=True)
+        print(f"Installing {requirements.relative_to(ROOT)}", flush=True)
         subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", "-r", REQUIREMENTS], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "-r", requirements], check=True)
         marker.write_text(digest)
     return python
 

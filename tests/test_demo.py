@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
+import sys
+import tomllib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +25,7 @@ from django.urls import include, path
 from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from demo_project import csp
 from demo_project.chat import views
 from demo_project.chat.models import Message
 from demo_project.chat.presence import presence
@@ -147,6 +153,9 @@ def test_chat_page_configures_the_client(users, name, moderator):
     # The official client is served from node_modules through staticfiles, never from a CDN.
     assert '<script src="/static/signalr/signalr.min.js">' in html
     assert "https://" not in html and "http://" not in html
+    # No inline script to run (the Content Security Policy allows none): only src= and JSON data.
+    for tag in re.findall(r"<script\b[^>]*>", html):
+        assert "src=" in tag or 'type="application/json"' in tag, tag
 
 
 def test_token_endpoints_issue_and_refresh_a_pair(users):
@@ -162,9 +171,13 @@ def test_token_endpoints_issue_and_refresh_a_pair(users):
 
 
 def test_staff_page_is_for_staff_only(users):
+    assert Client().get("/staff/")["Location"] == "/login/?next=/staff/"  # not signed in: sign in first
     client = Client()
     client.force_login(users["grace"])
-    assert client.get("/staff/").status_code == 302
+    refused = client.get("/staff/")  # signed in, not staff: told so, not sent to the sign-in page
+    assert refused.status_code == 403
+    assert "Hub status is for staff only" in refused.content.decode()
+    assert "signed in as <strong>grace</strong>, who is not a staff user" in refused.content.decode()
     client.force_login(users["ada"])
     response = client.get("/staff/")
     assert response.status_code == 200
@@ -336,3 +349,79 @@ async def test_only_moderators_can_clear_a_room(users):
         assert await ada.invoke("ClearRoom", "lobby") == 2
         assert await next_call(grace, "RoomCleared") == ["lobby", "ada"]
         assert await grace.invoke("History", "lobby") == []
+
+
+# --- the demo command's requirements and the settings' Content Security Policy -------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pins(path: Path) -> dict[str, str]:
+    """``name==version`` lines of a requirements file, by normalised name (extras dropped)."""
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            found[re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()] = version
+    return found
+
+
+def test_the_demo_pins_are_requirements_txt_pins():
+    """demo_project/requirements.txt cannot drift from the versions the suite tests."""
+    demo, tested = pins(ROOT / "demo_project" / "requirements.txt"), pins(ROOT / "requirements.txt")
+    assert demo, "the demo pins something"
+    assert {name: tested.get(name) for name in demo} == demo
+
+
+def test_the_demo_requirements_hold_what_the_demo_needs_and_no_test_tool():
+    demo = pins(ROOT / "demo_project" / "requirements.txt")
+    library = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    needed = {re.split(r"[<>=\[]", requirement)[0].lower() for requirement in library}
+    needed |= {"djangorestframework"}  # rest_framework in the demo's INSTALLED_APPS
+    assert needed <= set(demo), needed - set(demo)
+    assert not {"pytest", "playwright", "ruff", "mypy", "nox", "sphinx", "uvicorn"} & set(demo)
+
+
+#: The login page under the demo's own settings, in a fresh process: its CSP header and HTML.
+DEMO_PAGE = """
+import json, django
+django.setup()
+from django.test import Client
+response = Client().get("/login/", HTTP_HOST="127.0.0.1")
+print(json.dumps({"status": response.status_code, "csp": response.get("Content-Security-Policy"),
+                  "html": response.content.decode()}))
+"""
+
+
+def test_the_demo_settings_send_a_content_security_policy_that_allows_the_hub(tmp_path):
+    """The header on Django 6.0+ (its CSP middleware), the same policy in a meta tag on 5.2."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "demo_project.settings",
+        "PYTHONPATH": str(ROOT),
+        "DEMO_DB": str(tmp_path / "db.sqlite3"),
+    }
+    run = subprocess.run([sys.executable, "-c", DEMO_PAGE], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    page = json.loads(run.stdout)
+    assert page["status"] == 200
+    meta = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', page["html"])
+    if csp.HEADER:
+        assert meta is None
+        policy = page["csp"]
+        assert "frame-ancestors 'none'" in policy
+    else:
+        assert page["csp"] is None
+        assert meta is not None
+        policy = meta.group(1).replace("&#x27;", "'")
+        assert "frame-ancestors" not in policy  # browsers ignore it in a meta tag
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["script-src"] == "'self'" and directives["default-src"] == "'self'"
+    assert directives["connect-src"].split() == [
+        "'self'",
+        "ws://localhost:*",
+        "wss://localhost:*",
+        "ws://127.0.0.1:*",
+        "wss://127.0.0.1:*",
+    ]

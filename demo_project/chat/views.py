@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required, user_passes_test
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -92,6 +92,9 @@ def hub_summaries() -> list[dict[str, Any]]:
     return summaries
 
 
-@user_passes_test(lambda user: user.is_staff)
+@login_required
 def staff(request: HttpRequest) -> HttpResponse:
+    """The hub figures, for staff. A signed-in user who is not staff is told so (403), not sent to sign in."""
+    if not request.user.is_staff:
+        return render(request, "chat/staff_only.html", status=403)
     return render(request, "chat/staff.html", {"hubs": hub_summaries()})

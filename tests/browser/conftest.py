@@ -32,6 +32,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: The window of every page, as on a common laptop.
+VIEWPORT = {"width": 1280, "height": 800}
 #: How long an expectation waits for the page; reconnects after a restart take a few seconds.
 EXPECT_TIMEOUT_MS = 20_000
 
@@ -118,13 +120,24 @@ def start_demo(
 
 @pytest.fixture
 def new_context(browser: Any) -> Iterator[Callable[[], Any]]:
-    """Browser contexts (one per person: own cookies and storage); uncaught page errors fail the test."""
+    """Browser contexts (one per person: own cookies and storage) at 1280x800.
+
+    Uncaught page errors fail the test, and so does anything the Content Security Policy
+    blocked (Chromium reports it on the console): a policy that refused the hub's WebSocket.
+    """
     contexts: list[Any] = []
     errors: list[str] = []
 
+    def watch(page: Any) -> None:
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on(
+            "console",
+            lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None,
+        )
+
     def make() -> Any:
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        context.on("page", lambda page: page.on("pageerror", lambda error: errors.append(str(error))))
+        context = browser.new_context(viewport=VIEWPORT)
+        context.on("page", watch)
         contexts.append(context)
         return context
 

@@ -1,7 +1,7 @@
 // The chat page: one hub connection with the official client (window.signalR), rooms,
 // presence, typing, private messages, a streamed task and a moderator action.
 import { claims, clearTokens, freshAccessToken, loadTokens, secondsLeft, SignInRequired } from "./tokens.js";
-import { $, avatar, el, messageItem, noteItem, privateItem, typingText } from "./view.js";
+import { $, avatar, el, messageItem, noteItem, plainError, privateItem, typingText } from "./view.js";
 
 const config = JSON.parse($("chat-config").textContent);
 const me = config.username;
@@ -116,10 +116,8 @@ connection.on("RoomCleared", (name, moderator) => {
   const room = rooms.get(name);
   if (!room) return;
   room.messages.clear();
-  if (name === active) {
-    renderMessages();
-    $("messages").append(noteItem(`${moderator} cleared this room.`));
-  }
+  // One line in the emptied room: who cleared it (instead of "No messages yet").
+  if (name === active) renderMessages(moderator === me ? "You cleared this room." : `${moderator} cleared this room.`);
 });
 
 function stopTyping(room, username) {
@@ -272,9 +270,10 @@ $("message-form").addEventListener("submit", async (event) => {
   const input = $("message-text");
   if (!active || !input.value.trim()) return;
   clearError();
+  const text = input.value;
   try {
-    await connection.invoke("SendMessage", active, input.value);
-    input.value = "";
+    await connection.invoke("SendMessage", active, text);
+    if (input.value === text) input.value = ""; // not what was typed meanwhile
     lastTypingSent = 0;
   } catch (error) {
     showError(error); // the text stays in the box, to send again
@@ -287,9 +286,10 @@ $("private-form").addEventListener("submit", async (event) => {
   const input = $("private-text");
   if (!to || !input.value.trim()) return;
   clearError();
+  const text = input.value;
   try {
-    await connection.invoke("SendPrivate", to, input.value);
-    input.value = "";
+    await connection.invoke("SendPrivate", to, text);
+    if (input.value === text) input.value = "";
   } catch (error) {
     showError(error);
   }
@@ -306,6 +306,7 @@ function endTask() {
 }
 
 $("task-start").addEventListener("click", () => {
+  clearError();
   const progress = $("task-progress");
   const status = $("task-status");
   progress.value = 0;
@@ -336,14 +337,37 @@ $("task-cancel").addEventListener("click", () => {
 
 // --- moderation -------------------------------------------------------------------------
 
+// The result shows right below the button, and goes on the next action or after 8 seconds.
+let moderationTimer = null;
+
+function showModeration(kind, text) {
+  const result = $("moderation-result");
+  result.className = `moderation-result ${kind}`;
+  result.textContent = text;
+  result.hidden = false;
+  clearTimeout(moderationTimer);
+  moderationTimer = setTimeout(clearModeration, 8000);
+}
+
+function clearModeration() {
+  clearTimeout(moderationTimer);
+  $("moderation-result").hidden = true;
+}
+
 $("clear-room").addEventListener("click", async () => {
   if (!active) return;
   clearError();
   try {
     const deleted = await connection.invoke("ClearRoom", active);
-    notify(`Deleted ${deleted} message${deleted === 1 ? "" : "s"}.`);
+    showModeration("notice", `Deleted ${deleted} message${deleted === 1 ? "" : "s"}.`);
   } catch (error) {
-    showError(error); // a normal user sees the hub's generic "unauthorized" text
+    // The hub answers a user without chat.moderate with its generic "unauthorized" text.
+    showModeration(
+      "error",
+      /\bunauthorized\b/.test(error.message ?? "")
+        ? "Only moderators can clear a room: you need the chat.moderate permission."
+        : plainError(error),
+    );
   }
 });
 
@@ -386,12 +410,12 @@ function renderRoom() {
   updateControls();
 }
 
-function renderMessages() {
+function renderMessages(emptyText = "No messages yet. Say hello!") {
   const room = rooms.get(active);
   const list = $("messages");
   const messages = room ? [...room.messages.values()].sort((a, b) => a.id - b.id) : [];
   list.replaceChildren(...messages.map((message) => messageItem(message, me)));
-  if (room && messages.length === 0) list.append(noteItem("No messages yet. Say hello!"));
+  if (room && messages.length === 0) list.append(noteItem(emptyText));
   list.scrollTop = list.scrollHeight;
 }
 
@@ -441,12 +465,14 @@ function notify(text) {
 }
 
 function showError(error) {
-  $("error").textContent = error.message ?? String(error);
+  $("error").textContent = plainError(error);
   $("error").hidden = false;
 }
 
+// Every action first clears what the previous one said.
 function clearError() {
   $("error").hidden = true;
+  clearModeration();
 }
 
 // --- go ---------------------------------------------------------------------------------

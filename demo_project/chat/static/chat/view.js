@@ -46,6 +46,16 @@ export function messageItem(message, me) {
   );
 }
 
+// What the hub's error says, without the client's wrapping: a HubError's own message is
+// meant for people ("An unexpected error occurred invoking 'X' on the server. HubException: ...").
+export function plainError(error) {
+  const message = error?.message ?? String(error);
+  const hubException = message.match(/HubException: (.+)$/s);
+  if (hubException) return hubException[1];
+  if (/\bunauthorized\b/.test(message)) return "You are not allowed to do that.";
+  return message;
+}
+
 export function noteItem(text) {
   return el("li", { className: "note" }, text);
 }
