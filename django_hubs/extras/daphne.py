@@ -97,6 +97,27 @@ class RedactingServer(Server):
     def __init__(self, *args: Any, action_logger: ActionLogger | None = None, **kwargs: Any) -> None:
         super().__init__(*args, action_logger=redacting(action_logger) if action_logger else None, **kwargs)
 
+    def application_checker(self) -> None:
+        """daphne's reaper, then: what it has just forgotten is left in no reference cycle.
+
+        An upgraded request and its HTTP channel point at each other, the socket's
+        :class:`SocketBuffer` at that channel, which points at the socket, and autobahn resolves
+        a WebSocket's ``is_closed`` with the protocol itself: only the cyclic GC would free them,
+        which Python 3.13 runs far later than 3.11 did, so a server churning sockets grew.
+        """
+        known = list(self.connections)
+        super().application_checker()
+        for protocol in known:
+            if protocol in self.connections:
+                continue
+            if isinstance(protocol, WebSocketProtocol):
+                protocol.is_closed = None
+                buffer = getattr(protocol.transport, "_hubs_socket_buffer", None)
+                if buffer is not None:
+                    buffer.previous = None
+            elif isinstance(protocol, WebRequest):
+                protocol.channel = None
+
     async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
         await super().handle_reply(protocol, message)
         transport = transport_of(protocol, message)

@@ -123,6 +123,8 @@ class HubConnection:
         hub.groups = GroupManager(endpoint.lifetime)
         self.hub = hub
         self.dispatcher = Dispatcher(self)
+        #: The hub's counters (process-wide), held here so that sends after the close need no dispatcher.
+        self.metrics = self.dispatcher.metrics
         heartbeat.add(self)
 
     def __repr__(self) -> str:
@@ -139,7 +141,7 @@ class HubConnection:
         if self.state is State.CLOSED or self.state is State.CLOSING:
             return
         self._buffer += data
-        self.dispatcher.metrics.bytes_in += len(data)
+        self.metrics.bytes_in += len(data)
         self.busy = True
         try:
             if self.state is State.HANDSHAKING and not await self._handshake():
@@ -309,7 +311,7 @@ class HubConnection:
             self._overflow(exc)
             return
         self.last_sent = self._loop.time()
-        metrics = self.dispatcher.metrics
+        metrics = self.metrics
         metrics.messages_out += 1
         metrics.bytes_out += len(data)
 
@@ -403,22 +405,35 @@ class HubConnection:
         heartbeat.discard(self)
         if exception is not None and self.close_reason is None:
             self.close_reason = exception
-        await self.dispatcher.shutdown()
-        if not was_connected:
-            return
-        await self.endpoint.lifetime.remove_connection(self)
-        reason = self.close_reason
-        logger.info(
-            "disconnected %s hub=%s user=%s%s",
-            self.connection_id,
-            self.endpoint.path,
-            self.user_identifier,
-            f" reason={errors.exception_name(reason)}" if reason is not None else "",
-        )
         try:
-            await self.dispatcher.disconnected(reason)  # the hub's on_disconnected, through the filters
-        except Exception:
-            logger.exception("on_disconnected failed for %s", self.connection_id)
+            await self.dispatcher.shutdown()
+            if not was_connected:
+                return
+            await self.endpoint.lifetime.remove_connection(self)
+            reason = self.close_reason
+            logger.info(
+                "disconnected %s hub=%s user=%s%s",
+                self.connection_id,
+                self.endpoint.path,
+                self.user_identifier,
+                f" reason={errors.exception_name(reason)}" if reason is not None else "",
+            )
+            try:
+                await self.dispatcher.disconnected(reason)  # the hub's on_disconnected, through the filters
+            except Exception:
+                logger.exception("on_disconnected failed for %s", self.connection_id)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        """Drop this connection's references to its hub and dispatcher: both point back at it.
+
+        Without the cycles a closed connection is freed by reference counting at once, not at
+        the cyclic GC's next full pass, which Python 3.13 runs far later (issue #16). Late users
+        keep working: a method still running holds the dispatcher, which holds this connection;
+        a hub that user code kept still reads its context.
+        """
+        del self.hub, self.dispatcher
 
     # --- driven by the heartbeat ------------------------------------------------------
 

@@ -127,7 +127,13 @@ class UploadStream:
         while not self._items:
             if self._ended:
                 if self._error is not None:
-                    raise self._error
+                    # Raised once, then the upload is exhausted, as an async generator is after its
+                    # error: kept, the error's traceback (its frames hold this upload) would be a cycle.
+                    error, self._error = self._error, None
+                    try:
+                        raise error
+                    finally:
+                        del error  # nor in this frame, which its traceback holds
                 raise StopAsyncIteration
             self._not_empty.clear()
             await self._not_empty.wait()

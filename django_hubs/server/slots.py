@@ -14,6 +14,8 @@ methods that gave their slot up while they waited for a client result and want i
 from __future__ import annotations
 
 import asyncio
+import inspect
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -29,9 +31,16 @@ class InvocationSlots:
     __slots__ = ("_free", "_queued", "_room", "_start", "_waiters")
 
     def __init__(self, count: int, start: Callable[[Any], None]) -> None:
-        """``start(invocation)`` starts a queued invocation that :meth:`release` gave a slot to."""
+        """``start(invocation)`` starts a queued invocation that :meth:`release` gave a slot to.
+
+        A bound method is held weakly: its object (the dispatcher) owns these slots, and a
+        cycle would keep a closed connection for the cyclic GC instead of freeing it at once.
+        Whoever releases a slot holds that object, so it is alive whenever ``start`` is needed.
+        """
         self._free = max(1, count)
-        self._start = start
+        self._start: Callable[[], Callable[[Any], None] | None] = (
+            weakref.WeakMethod(start) if inspect.ismethod(start) else lambda: start
+        )
         #: ``Future``: a running method waiting to get its slot back; anything else: an invocation.
         #: Shared by every idle connection until one needs its own (a deque is 760 bytes).
         self._waiters: deque[Any] = _NO_WAITERS
@@ -80,8 +89,8 @@ class InvocationSlots:
     def release(self) -> None:
         """Give the slot up; a queued invocation it goes to is started."""
         invocation = self.next_or_release()
-        if invocation is not None:
-            self._start(invocation)
+        if invocation is not None and (start := self._start()) is not None:
+            start(invocation)
 
     def next_or_release(self) -> Any:
         """The queued invocation to run next with this slot, or ``None`` once the slot went

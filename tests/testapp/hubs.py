@@ -293,6 +293,28 @@ class TestHub(Hub):
             raise TimeoutError(f"gate {key!r} was never opened")
         return "done"
 
+    async def collector(self, enabled: bool) -> None:
+        """Turn this process's cyclic GC on or off (tests/interop/test_gc_live.py)."""
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
+
+    async def cycles(self) -> dict[str, int]:
+        """Objects only the cyclic GC would free, by type; then freed."""
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            gc.collect()
+            found: dict[str, int] = {}
+            for item in gc.garbage:
+                name = f"{type(item).__module__}.{type(item).__qualname__}"
+                found[name] = found.get(name, 0) + 1
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+        gc.collect()
+        return found
+
     async def stream_state(self, key: str) -> Any:
         return stream_log.get(key)
 
