@@ -433,6 +433,7 @@ class HubConnection:
         keep working: a method still running holds the dispatcher, which holds this connection;
         a hub that user code kept still reads its context.
         """
+        self.dispatcher.release()
         del self.hub, self.dispatcher
 
     # --- driven by the heartbeat ------------------------------------------------------

@@ -91,6 +91,11 @@ _client_result_ids = itertools.count(1)
 _current_slot: contextvars.ContextVar[Dispatcher | None] = contextvars.ContextVar("django_hubs_slot", default=None)
 
 
+async def _connection_ended(invocation: InvocationContext) -> Any:
+    """The filter chain of a dispatcher whose connection has ended (:meth:`Dispatcher.release`)."""
+    raise ConnectionError("The underlying connection was closed.")
+
+
 class UploadStream:
     """A client-to-server stream, consumed by the hub method as an async iterator."""
 
@@ -690,6 +695,14 @@ class Dispatcher:
             self.results.pop(invocation_id, None)
 
     # --- connect and disconnect, through the filters ---------------------------------------
+
+    def release(self) -> None:
+        """Forget the filter chain once the connection has ended: its links are bound methods of this dispatcher.
+
+        Invocations still running hold the chain they started with; one that would start now (a
+        queued one) fails instead of running unfiltered.
+        """
+        self._invoke_chain = _connection_ended
 
     async def connected(self) -> None:
         """Run the hub's ``on_connected`` through the filters; exceptions propagate (they end the connection)."""
