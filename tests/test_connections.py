@@ -261,6 +261,50 @@ async def test_handler_authorization_is_the_hubs():
     assert not connected
 
 
+# --- the hubs' security, on the same path -----------------------------------------------------
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=["https://app.example.com"])
+@pytest.mark.parametrize("url", ["/raw/echo/negotiate", "/raw/echo"])
+async def test_cors_preflight_is_answered_as_for_a_hub(url: str):
+    from tests.test_cors import preflight
+
+    response = await preflight(url, "https://app.example.com")
+    assert response["status"] == 200
+    assert response["headers"]["access-control-allow-origin"] == "https://app.example.com"
+    assert response["headers"]["access-control-allow-credentials"] == "true"
+
+
+async def test_a_foreign_origin_is_refused_on_the_websocket():
+    from tests.asgi import application
+
+    ws = WebsocketCommunicator(application, "/raw/echo", headers=[(b"origin", b"https://evil.example")])
+    connected, _ = await ws.connect(TIMEOUT)
+    assert not connected
+    assert raw.events == []  # no handler ran
+
+
+async def test_an_access_token_authenticates_websockets_and_long_polling():
+    from django.contrib.auth.models import User
+
+    from tests.test_auth import access_token
+
+    alice = await User.objects.acreate(username="raw-alice")
+    token = await asyncio.to_thread(access_token, alice)
+    ws = await websocket(f"/raw/private?access_token={token}")
+    await ws.receive_from(TIMEOUT)
+    await ws.send_to(text_data="whoami")
+    assert json.loads(await ws.receive_from(TIMEOUT))["user"] == str(alice.pk)
+    await ws.disconnect()
+
+    bearer = [("authorization", f"Bearer {token}")]
+    status, _, body = await request("POST", "/raw/private/negotiate", "negotiateVersion=1", headers=bearer)
+    assert status == 200
+    connection = json.loads(body)["connectionToken"]
+    assert (await request("GET", "/raw/private", f"id={connection}", headers=bearer))[0] == 200
+    assert (await request("GET", "/raw/private", f"id={connection}"))[0] == 401  # the token is needed each time
+
+
 # --- bounds driven by the heartbeat, and checks ----------------------------------------------
 
 
