@@ -111,6 +111,15 @@ async def test_websocket_close_by_the_handler_ends_the_socket_cleanly():
     assert events_of("disconnected")[0][2] is None
 
 
+async def test_a_close_without_a_status_is_a_clean_end():
+    """daphne reports a client's close without a status code as ``"code": None``: no error."""
+    ws = await websocket()
+    await ws.receive_output(TIMEOUT)
+    await ws.send_input({"type": "websocket.disconnect", "code": None})
+    await until(lambda: events_of("disconnected"))
+    assert events_of("disconnected")[0][2] is None
+
+
 async def test_a_handler_that_raises_ends_its_connection_only(caplog: pytest.LogCaptureFixture):
     failing, other = await websocket(), await websocket()
     await failing.receive_output(TIMEOUT)
@@ -237,6 +246,28 @@ async def test_long_polling_text_and_binary_posts_and_delete():
     assert (await request("DELETE", "/raw/echo", f"id={token}"))[0] == 202
     assert events_of("disconnected") == [("disconnected", events_of("connected")[0][1], None)]
     assert manager.get(token) is None
+
+
+async def test_posts_before_the_first_poll_reach_the_handler_after_on_connected_in_order():
+    token = await negotiate()
+    assert (await post("/raw/echo", token, b"early"))[0] == 200
+    assert (await post("/raw/echo", token, b"\x02", "application/octet-stream"))[0] == 200
+    assert (await poll("/raw/echo", token))[::2] == (200, b"")
+    assert [event[0] for event in raw.events] == ["connected", "received", "received"]
+    assert [event[2] for event in events_of("received")] == ["early", b"\x02"]
+    assert (await poll("/raw/echo", token))[::2] == (200, b"welcomeearly\x02")
+    await request("DELETE", "/raw/echo", f"id={token}")
+
+
+async def test_a_connection_nobody_polls_is_disposed_after_the_disconnect_timeout():
+    token = await negotiate()
+    await poll("/raw/echo", token)
+    record = manager.get(token)
+    assert record is not None and record.active == 0
+    manager.reap(asyncio.get_running_loop().time() + 3600, 0.0)  # far past HUBS_DISCONNECT_TIMEOUT
+    assert manager.get(token) is None
+    await until(lambda: events_of("disconnected"))
+    assert events_of("disconnected")[0][2] is None
 
 
 async def test_long_polling_post_over_the_size_limit_is_refused_and_closes(caplog: pytest.LogCaptureFixture):
