@@ -364,3 +364,26 @@ def test_checks_accept_a_handler_and_name_both_base_classes():
     with override_settings(HUBS={"raw/bad": "tests.testapp.raw.events"}):
         (message,) = [m for m in run_checks() if m.id == "django_hubs.E002"]
     assert "is not a subclass of django_hubs.Hub or django_hubs.connections.ConnectionHandler" in message.msg
+
+
+#: ASGI applications for the routing checks below.
+routed_by_as_asgi = URLRouter([path("raw/echo", raw.EchoHandler.as_asgi())])
+routed_elsewhere = URLRouter([path("other", raw.EchoHandler.as_asgi())])
+
+
+def test_routing_checks_cover_handlers():
+    from django_hubs.checks import check_negotiate_routes, check_websocket_routes
+
+    only_raw = {"raw/echo": "tests.testapp.raw.EchoHandler"}
+    with override_settings(HUBS=only_raw, ASGI_APPLICATION="tests.asgi.application"):
+        assert check_negotiate_routes() == []
+        assert check_websocket_routes() == []
+    with override_settings(HUBS=only_raw, ASGI_APPLICATION=f"{__name__}.routed_by_as_asgi"):
+        assert check_websocket_routes() == []
+    with override_settings(HUBS=only_raw, ASGI_APPLICATION=f"{__name__}.routed_elsewhere"):
+        (message,) = check_websocket_routes()
+    assert message.id == "django_hubs.E022"
+    assert "HUBS['raw/echo'] (EchoHandler) is not reachable over WebSockets" in message.msg
+    with override_settings(HUBS=only_raw, ROOT_URLCONF="tests.channels_project.urls_without_hubs"):
+        (message,) = check_negotiate_routes()
+    assert message.id == "django_hubs.E021"
