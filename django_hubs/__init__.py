@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING
 
+from .connections import ConnectionHandler
 from .errors import HubError
 from .hub import Hub, authorize
 from .server.endpoints import get_hub_context
@@ -20,5 +21,5 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Hub", "HubConsumer", "HubError", "HubFilter", "authorize", "get_hub_context"]
+__all__ = ["ConnectionHandler", "Hub", "HubConsumer", "HubError", "HubFilter", "authorize", "get_hub_context"]
 __version__ = "0.1.0"

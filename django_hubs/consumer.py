@@ -29,16 +29,29 @@ from channels.consumer import AsyncConsumer
 from channels.sessions import InstanceSessionWrapper
 from django.core.signals import setting_changed
 
+from .connections import ConnectionHandler
 from .hub import Hub
 from .security.auth import TOKEN_EXPIRY_KEY, with_token_identity
 from .security.origins import OriginCheckMiddleware
 from .server import dbclose
-from .server.endpoints import HubEndpoint, endpoints, find_endpoint, hub_options, lifetime_for, normalize_path
+from .server.endpoints import (
+    Endpoint,
+    HandlerEndpoint,
+    HubEndpoint,
+    endpoints,
+    find_endpoint,
+    find_served,
+    handler_endpoints,
+    hub_options,
+    lifetime_for,
+    normalize_path,
+)
 from .server.scope import RAW_SEND, deny, scope_path
 from .transports.websocket import WebSocketTransport
 
 _transport = WebSocketTransport()
 _unlisted: dict[type[Hub], HubEndpoint] = {}
+_unlisted_handlers: dict[type[ConnectionHandler], HandlerEndpoint] = {}
 
 
 def endpoint_for(hub: type[Hub], path: str) -> HubEndpoint:
@@ -61,9 +74,25 @@ def endpoint_for(hub: type[Hub], path: str) -> HubEndpoint:
     return endpoint
 
 
+def handler_endpoint_for(handler: type[ConnectionHandler], path: str) -> HandlerEndpoint:
+    """As :func:`endpoint_for`, for a connection handler."""
+    found = handler_endpoints()
+    endpoint = found.get(normalize_path(path))
+    if endpoint is not None and endpoint.handler_class is handler:
+        return endpoint
+    for endpoint in found.values():
+        if endpoint.handler_class is handler:
+            return endpoint
+    endpoint = _unlisted_handlers.get(handler)
+    if endpoint is None:
+        endpoint = _unlisted_handlers[handler] = HandlerEndpoint(normalize_path(path), handler, hub_options({}))
+    return endpoint
+
+
 def _forget_unlisted(*, setting: str, **kwargs: Any) -> None:
     if setting == "HUBS" or setting.startswith("HUBS_"):
         _unlisted.clear()
+        _unlisted_handlers.clear()
 
 
 setting_changed.connect(_forget_unlisted)
@@ -86,23 +115,31 @@ def unwrapped_send(send: Any) -> Any:
 
 
 class HubConsumer(AsyncConsumer):
-    """Serves one hub over WebSockets: ``HubConsumer.as_asgi(hub=ChatHub)``, or ``ChatHub.as_asgi()``."""
+    """Serves one hub over WebSockets: ``HubConsumer.as_asgi(hub=ChatHub)``, or ``ChatHub.as_asgi()``.
 
-    hub: type[Hub] | None = None
+    ``hub`` may be a :class:`~django_hubs.connections.ConnectionHandler` too (``EchoHandler.as_asgi()``).
+    """
 
-    def __init__(self, hub: type[Hub] | None = None, endpoint: HubEndpoint | None = None) -> None:
+    hub: type[Hub] | type[ConnectionHandler] | None = None
+
+    def __init__(
+        self, hub: type[Hub] | type[ConnectionHandler] | None = None, endpoint: Endpoint | None = None
+    ) -> None:
         if hub is not None:
             self.hub = hub
         if self.hub is None and endpoint is not None:
-            self.hub = endpoint.hub_class
+            self.hub = endpoint.hub_class if isinstance(endpoint, HubEndpoint) else endpoint.handler_class
         self.endpoint = endpoint
 
     @classmethod
     def as_asgi(cls, **initkwargs: Any) -> Any:
         """Channels' ``as_asgi``, checking ``hub`` when the route is defined rather than per connection."""
         hub = initkwargs.get("hub", cls.hub)
-        if not (isinstance(hub, type) and issubclass(hub, Hub)):
-            raise TypeError(f"{cls.__name__}.as_asgi() needs hub=<a django_hubs.Hub subclass>, not {hub!r}.")
+        if not (isinstance(hub, type) and issubclass(hub, Hub | ConnectionHandler)):
+            raise TypeError(
+                f"{cls.__name__}.as_asgi() needs hub=<a django_hubs.Hub subclass> "
+                f"(or a django_hubs.connections.ConnectionHandler subclass), not {hub!r}."
+            )
         unknown = set(initkwargs) - {"hub"}
         if unknown:
             raise TypeError(f"{cls.__name__}.as_asgi() takes only hub=, not {sorted(unknown)}.")
@@ -118,7 +155,13 @@ class HubConsumer(AsyncConsumer):
 
     async def _authenticated(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         assert self.hub is not None  # as_asgi() checked it
-        endpoint = self.endpoint or endpoint_for(self.hub, scope_path(scope))
+        endpoint = self.endpoint
+        if endpoint is None:
+            path = scope_path(scope)
+            if issubclass(self.hub, Hub):
+                endpoint = endpoint_for(self.hub, path)
+            else:
+                endpoint = handler_endpoint_for(self.hub, path)
         if TOKEN_EXPIRY_KEY not in scope:  # no JWTAuthMiddleware validated a token above us
             authenticated = await with_token_identity(scope, receive, send)
             if authenticated is None:
@@ -141,7 +184,7 @@ class HubRouter:
         self.fallback = fallback
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        endpoint = find_endpoint(scope_path(scope))
+        endpoint = find_served(scope_path(scope))
         if endpoint is not None:
             return await HubConsumer(endpoint=endpoint)(scope, receive, send)
         if self.fallback is not None:

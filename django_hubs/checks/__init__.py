@@ -20,6 +20,7 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.utils.module_loading import import_string
 
 from .. import conf
+from ..connections import ConnectionHandler
 from ..hub import Hub
 from ..security.cors import REQUIRED_HEADERS
 
@@ -211,14 +212,16 @@ def _check_hub_class(path: str, target: Any) -> list[CheckMessage]:
             problem = f"cannot be imported ({exc})"
     elif target is None:
         problem = 'names no hub (a dict entry needs a "hub" key)'
+    if problem is None and isinstance(hub_class, type) and issubclass(hub_class, ConnectionHandler):
+        return []
     if problem is None and not (isinstance(hub_class, type) and issubclass(hub_class, Hub)):
-        problem = "is not a subclass of django_hubs.Hub"
+        problem = "is not a subclass of django_hubs.Hub or django_hubs.connections.ConnectionHandler"
     if problem is None:
         return _check_hub_filters(path, hub_class)
     return [
         Error(
             f"HUBS[{path!r}] = {target!r} {problem}.",
-            hint="Give the dotted path of a django_hubs.Hub subclass, or the class itself.",
+            hint="Give the dotted path of a Hub or ConnectionHandler subclass, or the class itself.",
             obj="HUBS",
             id="django_hubs.E002",
         )
@@ -373,7 +376,7 @@ def check_cors() -> list[CheckMessage]:
 # --- routing: where clients find the hubs -------------------------------------------------
 
 
-def _listed_hubs() -> list[tuple[str, type[Hub], tuple[str, ...]]]:
+def _listed_hubs() -> list[tuple[str, type[Hub] | type[ConnectionHandler], tuple[str, ...]]]:
     """``(path, hub class, transports)`` of every usable ``HUBS`` entry; E002/E003 report the rest."""
     from django.core.exceptions import ImproperlyConfigured
 

@@ -18,8 +18,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import OriginValidator
 from django.core.exceptions import ImproperlyConfigured
 
+from ..connections import ConnectionHandler
 from ..hub import Hub
-from ..server.endpoints import find_endpoint
+from ..server.endpoints import HubEndpoint, find_served
 
 #: Attribute names under which middleware keeps the application it wraps.
 INNER_NAMES = ("inner", "application", "app")
@@ -32,7 +33,7 @@ class WebSocketRoute:
 
     kind: str
     #: The hub class (kind "hub"), or a description of what answers instead.
-    hub: type[Hub] | None = None
+    hub: type[Hub] | type[ConnectionHandler] | None = None
     detail: str = ""
     #: Channels' ``OriginValidator`` met on the way (it refuses clients that send no ``Origin``).
     origin_validator: bool = False
@@ -68,12 +69,13 @@ def websocket_route(app: Any, path: str) -> WebSocketRoute:
             return route
         if isinstance(app, HubRouter | WebSocketTransport):
             try:
-                endpoint = find_endpoint(remaining)
+                endpoint = find_served(remaining)
             except (ImportError, ImproperlyConfigured):  # a bad HUBS entry: E002 names it
                 route.detail = "HUBS, which cannot be loaded"
                 return route
             if endpoint is not None:
-                route.kind, route.hub = "hub", endpoint.hub_class
+                route.kind = "hub"
+                route.hub = endpoint.hub_class if isinstance(endpoint, HubEndpoint) else endpoint.handler_class
                 return route
             if app.fallback is None:
                 route.kind, route.detail = "nothing", "HUBS has no such path"

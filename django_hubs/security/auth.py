@@ -29,7 +29,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
 from rest_framework_simplejwt.settings import api_settings
 
-from ..server.endpoints import find_endpoint
+from ..server.endpoints import find_served
 from ..server.scope import deny, query_value, request_user, scope_header, scope_path, scope_query
 from ..server.threads import run_auth
 
@@ -165,7 +165,7 @@ class JWTAuthMiddleware:
         self.inner = inner
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "websocket" or find_endpoint(scope_path(scope)) is None:
+        if scope["type"] != "websocket" or find_served(scope_path(scope)) is None:
             return await self.inner(scope, receive, send)
         authenticated = await with_token_identity(scope, receive, send)
         if authenticated is not None:

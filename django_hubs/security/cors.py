@@ -28,7 +28,7 @@ from typing import Any
 
 from corsheaders.conf import conf as cors_conf
 
-from ..server.endpoints import find_endpoint
+from ..server.endpoints import find_served
 from ..server.scope import query_value, scope_header, scope_path, scope_query
 from .auth import QUERY_PARAM, InvalidTokenError, raw_token_from_header
 from .auth import _header_name as header_name
@@ -47,10 +47,10 @@ _REPLACED = {b"access-control-allow-origin", b"access-control-allow-credentials"
 def is_hub_http_path(path: str) -> bool:
     """``path`` is a hub's negotiate or refresh URL, or the hub URL itself (SSE, long polling, sends)."""
     path = path.strip("/")
-    if find_endpoint(path) is not None:
+    if find_served(path) is not None:
         return True
     hub_path, _, last = path.rpartition("/")
-    return last in HUB_SUBPATHS and find_endpoint(hub_path) is not None
+    return last in HUB_SUBPATHS and find_served(hub_path) is not None
 
 
 def _merged(configured: Iterable[str], required: Iterable[str], upper: bool) -> str:

@@ -159,10 +159,10 @@ def carries_hub_token(scope: dict[str, Any]) -> bool:
     A malformed ``Authorization`` value counts: that upgrade is refused with a 401 below.
     Other WebSocket paths never count: the token middleware does not look at them.
     """
-    from ..server.endpoints import find_endpoint
+    from ..server.endpoints import find_served
     from .auth import InvalidTokenError, scope_raw_token
 
-    if find_endpoint(scope_path(scope)) is None:
+    if find_served(scope_path(scope)) is None:
         return False
     try:
         return scope_raw_token(scope) is not None

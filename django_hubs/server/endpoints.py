@@ -12,7 +12,8 @@ from django.utils.module_loading import import_string
 
 from ..clients import GroupManager, HubClients
 from ..conf import HubOptions
-from ..hub import Hub
+from ..connections import ConnectionHandler
+from ..hub import Hub, Requirement
 from .filtering import load_filters
 from .lifetime import HubLifetimeManager
 
@@ -30,8 +31,35 @@ class HubEndpoint:
     options: HubOptions
     lifetime: HubLifetimeManager
 
+    @property
+    def authorization(self) -> tuple[Requirement, ...]:
+        return self.hub_class.authorization
+
+    def user_identifier(self, user: Any) -> str | None:
+        return self.hub_class.get_user_identifier(user)
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerEndpoint:
+    """A :class:`~django_hubs.connections.ConnectionHandler` in ``HUBS``: the transports without the hub protocol."""
+
+    path: str  # without leading or trailing slash
+    handler_class: type[ConnectionHandler]
+    options: HubOptions
+
+    @property
+    def authorization(self) -> tuple[Requirement, ...]:
+        return self.handler_class.authorization
+
+    def user_identifier(self, user: Any) -> str | None:
+        return self.handler_class.get_user_identifier(user)
+
+
+#: What negotiate and the transports serve at a path.
+Endpoint = HubEndpoint | HandlerEndpoint
 
 _endpoints: dict[str, HubEndpoint] | None = None
+_handlers: dict[str, HandlerEndpoint] = {}
 _lifetimes: dict[type[Hub], HubLifetimeManager] = {}
 
 
@@ -39,14 +67,16 @@ def normalize_path(path: str) -> str:
     return path.strip("/")
 
 
-def _load_hub(value: Any) -> tuple[type[Hub], dict[str, Any]]:
+def _load_hub(value: Any) -> tuple[type[Hub] | type[ConnectionHandler], dict[str, Any]]:
     overrides: dict[str, Any] = {}
     if isinstance(value, dict):
         overrides = {k: v for k, v in value.items() if k != "hub"}
         value = value.get("hub")
     hub_class = import_string(value) if isinstance(value, str) else value
-    if not (isinstance(hub_class, type) and issubclass(hub_class, Hub)):
-        raise ImproperlyConfigured(f"HUBS: {value!r} is not a django_hubs.Hub subclass.")
+    if not (isinstance(hub_class, type) and issubclass(hub_class, Hub | ConnectionHandler)):
+        raise ImproperlyConfigured(
+            f"HUBS: {value!r} is not a django_hubs.Hub or django_hubs.connections.ConnectionHandler subclass."
+        )
     return hub_class, overrides
 
 
@@ -59,19 +89,38 @@ def lifetime_for(hub_class: type[Hub]) -> HubLifetimeManager:
 
 
 def endpoints() -> dict[str, HubEndpoint]:
+    """The hubs in ``HUBS`` by path; the connection handlers listed there are in :func:`handler_endpoints`."""
     global _endpoints
     if _endpoints is None:
         found = {}
+        handlers = {}
         for path, value in getattr(settings, "HUBS", {}).items():
-            hub_class, overrides = _load_hub(value)
+            app_class, overrides = _load_hub(value)
             path = normalize_path(path)
-            found[path] = HubEndpoint(path, hub_class, hub_options(overrides), lifetime_for(hub_class))
+            if issubclass(app_class, Hub):
+                found[path] = HubEndpoint(path, app_class, hub_options(overrides), lifetime_for(app_class))
+            else:
+                handlers[path] = HandlerEndpoint(path, app_class, hub_options(overrides))
+        _handlers.clear()
+        _handlers.update(handlers)
         _endpoints = found
     return _endpoints
 
 
+def handler_endpoints() -> dict[str, HandlerEndpoint]:
+    endpoints()
+    return _handlers
+
+
 def find_endpoint(path: str) -> HubEndpoint | None:
+    """The hub at ``path``; see :func:`find_served` for anything negotiate and the transports serve."""
     return endpoints().get(normalize_path(path))
+
+
+def find_served(path: str) -> Endpoint | None:
+    """The hub or connection handler at ``path``."""
+    path = normalize_path(path)
+    return endpoints().get(path) or _handlers.get(path)
 
 
 def _reset(*, setting: str, **kwargs: Any) -> None:

@@ -17,6 +17,12 @@ import asyncio
 from collections.abc import Callable
 
 
+class TextRecord(bytes):
+    """A record of a raw connection that goes out as a WebSocket text frame (plain ``bytes`` go as binary)."""
+
+    __slots__ = ()
+
+
 class OutboxOverflow(Exception):
     """More bytes are waiting than ``limit`` allows: the peer is not reading."""
 
@@ -29,6 +35,7 @@ class Outbox:
         "aborted",
         "binary",
         "closed",
+        "framed",
         "limit",
         "on_abort",
         "on_close",
@@ -42,6 +49,9 @@ class Outbox:
         self.limit = limit
         #: Frame type for WebSockets: fixed once the hub protocol is known.
         self.binary = False
+        #: Each record is one message (raw connections): WebSockets and SSE send them one by one,
+        #: a WebSocket frame text or binary as the record is a :class:`TextRecord` or not.
+        self.framed = False
         #: Set once nothing more will be put: the transport ends after the last bytes.
         self.closed = False
         #: Set by :meth:`abort`: the transport ends without sending what is left.
@@ -108,6 +118,18 @@ class Outbox:
                 return None
             await self._ready.wait()
         return self.take_nowait(max_bytes)
+
+    async def take_one(self) -> bytes | None:
+        """The oldest record alone, waiting for one; ``None`` once closed and drained."""
+        while not self._chunks:
+            if self.closed:
+                return None
+            await self._ready.wait()
+        data = self._chunks.pop(0)
+        self._size -= len(data)
+        if not self._chunks and not self.closed:
+            self._ready.clear()
+        return data
 
     async def wait(self, timeout: float) -> bool:
         """Whether bytes (or the close) arrived within ``timeout`` seconds."""

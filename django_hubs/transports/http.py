@@ -20,8 +20,9 @@ from django.views.decorators.csrf import csrf_exempt
 from ..security.auth import authenticate
 from ..server.authorization import is_authorized
 from ..server.connection import HubConnection
-from ..server.endpoints import HubEndpoint, find_endpoint
+from ..server.endpoints import Endpoint, HandlerEndpoint, find_served
 from ..server.outbox import Outbox
+from ..server.raw import RawConnection
 from ..server.scope import query_value, request_user
 from . import longpolling, sse
 from .manager import ConnectionRecord, manager
@@ -42,7 +43,7 @@ CHUNK_SIZE = 64 * 1024
 @csrf_exempt
 @authenticate
 async def hub_endpoint(request: HttpRequest, hub_path: str) -> HttpResponse:
-    endpoint = find_endpoint(hub_path)
+    endpoint = find_served(hub_path)
     if endpoint is None:
         return plain(404)
     if request.method == "GET":
@@ -59,7 +60,7 @@ async def hub_endpoint(request: HttpRequest, hub_path: str) -> HttpResponse:
 # --- the requests -------------------------------------------------------------------
 
 
-async def open_event_stream(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse:
+async def open_event_stream(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
     found = find_record(request, endpoint, SSE)
     if isinstance(found, HttpResponse):
         return found
@@ -72,11 +73,11 @@ async def open_event_stream(request: HttpRequest, endpoint: HubEndpoint) -> Http
     if found.connection is not None:
         return plain(409)
     connection = start(request, found, user, SSE)
-    await feed_early_input(found, connection)
+    await begin(found, connection)
     return sse.event_stream(found, connection)
 
 
-async def long_poll(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse:
+async def long_poll(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
     found = find_record(request, endpoint, LONG_POLLING)
     if isinstance(found, HttpResponse):
         return found
@@ -89,7 +90,7 @@ async def long_poll(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse
     if connection is None:
         # The first poll only starts the connection, and answers at once.
         connection = start(request, found, user, LONG_POLLING)
-        await feed_early_input(found, connection)
+        await begin(found, connection)
         return longpolling.poll_response(200)
     expires_at = getattr(request, "hubs_token_expires_at", None)
     if expires_at is not None and (connection.expires_at is None or expires_at > connection.expires_at):
@@ -98,7 +99,7 @@ async def long_poll(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse
     return await longpolling.poll(found, connection)
 
 
-async def send(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse:
+async def send(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
     found = find_record(request, endpoint)
     if isinstance(found, HttpResponse):
         return found
@@ -112,6 +113,8 @@ async def send(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse:
         if disposed:
             return no_connection(request)
         connection = found.connection
+        if isinstance(found.endpoint, HandlerEndpoint):
+            return await send_message(request, found, connection)
         if connection is None:
             body = request.read()
             if len(found.early_input) + len(body) > EARLY_INPUT_LIMIT:
@@ -119,12 +122,39 @@ async def send(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse:
                 return plain(413, "Too much data sent before the transport started.")
             found.early_input += body
         else:
+            assert not isinstance(connection, RawConnection)  # only a hub's record gets here
             while chunk := request.read(CHUNK_SIZE):
                 await connection.receive(chunk)
     return plain(200)
 
 
-async def terminate(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse:
+async def send_message(
+    request: HttpRequest, record: ConnectionRecord, connection: HubConnection | RawConnection | None
+) -> HttpResponse:
+    """A POST to a raw connection: its body is one message (text if sent as text), under the send lock."""
+    limit = record.endpoint.options.max_message_size
+    body = request.read() if limit is None else request.read(limit + 1)
+    data: str | bytes = body
+    if record.transport == SSE or request.content_type.startswith("text/"):
+        try:
+            data = body.decode("utf-8")
+        except UnicodeDecodeError:
+            logger.warning("refused a send to %s: text that is not UTF-8", record.connection_id)
+            return plain(400, "Text messages must be UTF-8.")
+    if connection is None:
+        if sum(map(len, record.early_messages)) + len(body) > EARLY_INPUT_LIMIT:
+            logger.warning("refused a send to %s: too much data before the transport", record.connection_id)
+            return plain(413, "Too much data sent before the transport started.")
+        record.early_messages.append(data)
+        return plain(200)
+    assert isinstance(connection, RawConnection)
+    await connection.receive_message(data)  # over the bound, it closes the connection
+    if limit is not None and len(body) > limit:
+        return plain(413, "The message is larger than HUBS_MAX_MESSAGE_SIZE.")
+    return plain(200)
+
+
+async def terminate(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
     found = find_record(request, endpoint)
     if isinstance(found, HttpResponse):
         return found
@@ -140,7 +170,7 @@ async def terminate(request: HttpRequest, endpoint: HubEndpoint) -> HttpResponse
 
 
 def find_record(
-    request: HttpRequest, endpoint: HubEndpoint, transport: str | None = None
+    request: HttpRequest, endpoint: Endpoint, transport: str | None = None
 ) -> ConnectionRecord | HttpResponse:
     """The negotiated connection named by ``id``, or the official server's refusal."""
     token = query_value(request.GET, "id")
@@ -171,25 +201,29 @@ def no_connection(request: HttpRequest) -> HttpResponse:
 async def check_user(request: HttpRequest, record: ConnectionRecord) -> tuple[Any, HttpResponse | None]:
     """The request's user, and a refusal unless it may use the hub and negotiated this connection."""
     user = await request_user(request)
-    hub_class = record.endpoint.hub_class
-    if not await is_authorized(hub_class.authorization, user):
+    endpoint = record.endpoint
+    if not await is_authorized(endpoint.authorization, user):
         logger.info("%s refused for %s: unauthorized", request.method, record.connection_id)
         return user, plain(401)
-    if hub_class.get_user_identifier(user) != record.user_id:
+    if endpoint.user_identifier(user) != record.user_id:
         logger.warning("%s refused for %s: not the user who negotiated it", request.method, record.connection_id)
         return user, plain(403, "Forbidden")
     return user, None
 
 
-def start(request: HttpRequest, record: ConnectionRecord, user: Any, transport: str) -> HubConnection:
-    """Bind the record to its transport and create the hub connection (no await: see callers)."""
+def start(request: HttpRequest, record: ConnectionRecord, user: Any, transport: str) -> HubConnection | RawConnection:
+    """Bind the record to its transport and create the hub or raw connection (no await: see callers)."""
     endpoint = record.endpoint
     scope: dict[str, Any] = {**request.scope, "user": user}
     expires_at = getattr(request, "hubs_token_expires_at", None)
     if expires_at is not None:
         scope["hubs_token_expires_at"] = expires_at
     outbox = Outbox(endpoint.options.max_outgoing_buffer)
-    connection = HubConnection(endpoint, record.connection_id, scope, user, transport, outbox)
+    connection: HubConnection | RawConnection
+    if isinstance(endpoint, HandlerEndpoint):
+        connection = RawConnection(endpoint, record.connection_id, scope, user, transport, outbox)
+    else:
+        connection = HubConnection(endpoint, record.connection_id, scope, user, transport, outbox)
     record.transport = transport
     record.connection = connection
     record.outbox = outbox
@@ -197,9 +231,18 @@ def start(request: HttpRequest, record: ConnectionRecord, user: Any, transport: 
     return connection
 
 
-async def feed_early_input(record: ConnectionRecord, connection: HubConnection) -> None:
-    """Hand the connection what was POSTed before its transport started, in order."""
+async def begin(record: ConnectionRecord, connection: HubConnection | RawConnection) -> None:
+    """Hand the connection what was POSTed before its transport started, in order.
+
+    A raw connection's handler learns of it first (``on_connected``).
+    """
     async with record.send_lock:
+        if isinstance(connection, RawConnection):
+            await connection.open()
+            messages, record.early_messages = record.early_messages, []
+            for message in messages:
+                await connection.receive_message(message)
+            return
         if record.early_input:
             data = bytes(record.early_input)
             record.early_input.clear()

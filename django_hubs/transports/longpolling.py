@@ -15,6 +15,7 @@ from typing import Any
 from django.http import HttpResponse
 
 from ..server.connection import HubConnection
+from ..server.raw import RawConnection
 from .manager import ConnectionRecord, manager
 
 logger = logging.getLogger("django_hubs.transport")
@@ -46,7 +47,7 @@ async def dispose(record: ConnectionRecord) -> None:
         await record.connection.transport_closed()
 
 
-async def poll(record: ConnectionRecord, connection: HubConnection) -> HttpResponse:
+async def poll(record: ConnectionRecord, connection: HubConnection | RawConnection) -> HttpResponse:
     """Wait up to ``HUBS_LONG_POLL_TIMEOUT`` for data; a newer poll releases this one with 204."""
     if record.current_poll is not None:
         record.current_poll.set()

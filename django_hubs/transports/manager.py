@@ -16,8 +16,9 @@ from ..server.heartbeat import heartbeat
 
 if TYPE_CHECKING:
     from ..server.connection import HubConnection
-    from ..server.endpoints import HubEndpoint
+    from ..server.endpoints import Endpoint
     from ..server.outbox import Outbox
+    from ..server.raw import RawConnection
 
 logger = logging.getLogger("django_hubs.connection")
 
@@ -29,7 +30,7 @@ def new_id() -> str:
 
 @dataclass(eq=False)
 class ConnectionRecord:
-    endpoint: HubEndpoint
+    endpoint: Endpoint
     connection_id: str
     token: str
     negotiate_version: int
@@ -37,7 +38,7 @@ class ConnectionRecord:
     user_id: str | None
     last_seen: float
     transport: str | None = None
-    connection: HubConnection | None = None
+    connection: HubConnection | RawConnection | None = None
     outbox: Outbox | None = None
     #: Requests of this connection's transport now in flight (a poll, an SSE stream, a socket).
     active: int = 0
@@ -45,6 +46,8 @@ class ConnectionRecord:
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: Bytes POSTed before the transport started (signalrcore sends its handshake before the first poll).
     early_input: bytearray = field(default_factory=bytearray)
+    #: The same for a raw connection, message by message.
+    early_messages: list[str | bytes] = field(default_factory=list)
     #: Set to release the long poll now waiting, when a newer poll replaces it.
     current_poll: asyncio.Event | None = None
 
@@ -58,7 +61,7 @@ class ConnectionManager:
         heartbeat.hooks.append(self.reap)
 
     def create(
-        self, endpoint: HubEndpoint, negotiate_version: int, stateful: bool, user_id: str | None
+        self, endpoint: Endpoint, negotiate_version: int, stateful: bool, user_id: str | None
     ) -> ConnectionRecord:
         connection_id = new_id()
         token = new_id() if negotiate_version >= 1 else connection_id

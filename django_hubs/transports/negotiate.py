@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ..security.auth import authenticate
 from ..server.authorization import is_authorized
-from ..server.endpoints import find_endpoint
+from ..server.endpoints import HubEndpoint, find_served
 from ..server.scope import query_value, request_user
 from .manager import manager
 
@@ -53,7 +53,7 @@ def available_transports(transports: tuple[str, ...]) -> list[dict[str, Any]]:
 @csrf_exempt
 @authenticate
 async def negotiate(request: HttpRequest, hub_path: str) -> HttpResponse:
-    endpoint = find_endpoint(hub_path)
+    endpoint = find_served(hub_path)
     if endpoint is None:
         return plain(404)
     if request.method != "POST":
@@ -73,17 +73,18 @@ async def negotiate(request: HttpRequest, hub_path: str) -> HttpResponse:
         version = min(version, MAX_NEGOTIATE_VERSION)
 
     user = await request_user(request)
-    if not await is_authorized(endpoint.hub_class.authorization, user):
+    if not await is_authorized(endpoint.authorization, user):
         return plain(401)
 
     # Offered only to clients that ask (an unasked offer makes the JS client fail) and only
     # over WebSockets, the one transport the clients resume.
     stateful = (
-        endpoint.options.stateful_reconnect
+        isinstance(endpoint, HubEndpoint)
+        and endpoint.options.stateful_reconnect
         and (query_value(request.GET, "useStatefulReconnect") or "").lower() == "true"
         and "WebSockets" in endpoint.options.transports
     )
-    record = manager.create(endpoint, version, stateful, endpoint.hub_class.get_user_identifier(user))
+    record = manager.create(endpoint, version, stateful, endpoint.user_identifier(user))
     body: dict[str, Any] = {}
     if stateful:
         body["useStatefulReconnect"] = True

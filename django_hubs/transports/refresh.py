@@ -31,7 +31,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ..security.auth import InvalidTokenError, authenticate_request
 from ..server.authorization import is_authorized
-from ..server.connection import State
+from ..server.connection import HubConnection, State
 from ..server.endpoints import find_endpoint
 from ..server.scope import query_value
 from .manager import manager
@@ -82,7 +82,8 @@ async def refresh(request: HttpRequest, hub_path: str) -> HttpResponse:
     if hub_class.get_user_identifier(user) != record.user_id:
         return invalid_token(connection_id, "The token is for another user than the connection's.")
     connection = record.connection
-    if connection is not None and connection.state in (State.HANDSHAKING, State.CONNECTED):
+    # Only hubs are found above (find_endpoint): a raw connection handler's connection is never refreshed here.
+    if isinstance(connection, HubConnection) and connection.state in (State.HANDSHAKING, State.CONNECTED):
         try:
             await connection.refresh_authentication(user, identity.expires_at)
         except PermissionDenied as exc:

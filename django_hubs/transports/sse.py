@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from django.http import StreamingHttpResponse
 
 from ..server.connection import HubConnection
+from ..server.raw import RawConnection
 from .manager import ConnectionRecord, manager
 
 logger = logging.getLogger("django_hubs.transport")
@@ -43,7 +44,7 @@ def format_event(data: bytes) -> bytes:
     return b"".join(lines)
 
 
-def event_stream(record: ConnectionRecord, connection: HubConnection) -> StreamingHttpResponse:
+def event_stream(record: ConnectionRecord, connection: HubConnection | RawConnection) -> StreamingHttpResponse:
     connection.outbox.on_abort = lambda: _abandon(record, connection)
     response = StreamingHttpResponse(_events(record, connection), content_type="text/event-stream")
     for name, value in HEADERS.items():
@@ -55,7 +56,7 @@ def event_stream(record: ConnectionRecord, connection: HubConnection) -> Streami
 _abandoning: set[asyncio.Task[None]] = set()
 
 
-def _abandon(record: ConnectionRecord, connection: HubConnection) -> None:
+def _abandon(record: ConnectionRecord, connection: HubConnection | RawConnection) -> None:
     """The client stopped reading: end the hub connection now, not when the stream ends.
 
     The response stays blocked in the server's ``send`` until the client goes away; the
@@ -67,7 +68,7 @@ def _abandon(record: ConnectionRecord, connection: HubConnection) -> None:
     task.add_done_callback(_abandoning.discard)
 
 
-async def _events(record: ConnectionRecord, connection: HubConnection) -> AsyncIterator[bytes]:
+async def _events(record: ConnectionRecord, connection: HubConnection | RawConnection) -> AsyncIterator[bytes]:
     # The stream counts as the connection's transport request only once it runs: a response
     # Django never starts sending leaves the record inactive, so the reaper disposes it.
     # A client closing its EventSource is a normal end, as on the official server: the JS
@@ -79,7 +80,7 @@ async def _events(record: ConnectionRecord, connection: HubConnection) -> AsyncI
     record.active += 1
     try:
         yield OPENING_COMMENT
-        while (data := await outbox.take()) is not None:
+        while (data := await (outbox.take_one() if outbox.framed else outbox.take())) is not None:
             outbox.sending_since = loop.time()
             yield format_event(data)
             outbox.sending_since = None

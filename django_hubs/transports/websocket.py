@@ -15,8 +15,9 @@ from typing import Any
 
 from ..server.authorization import is_authorized
 from ..server.connection import HubConnection, State, scope_expiry
-from ..server.endpoints import HubEndpoint, find_endpoint
-from ..server.outbox import Outbox
+from ..server.endpoints import Endpoint, HandlerEndpoint, find_served
+from ..server.outbox import Outbox, TextRecord
+from ..server.raw import RawConnection
 from ..server.scope import RAW_SEND, deny, query_value, scope_query, scope_user
 from .manager import ConnectionRecord, manager, new_id
 
@@ -39,9 +40,9 @@ async def write(send: Send, outbox: Outbox) -> None:
     """
     loop = asyncio.get_running_loop()
     try:
-        while (data := await outbox.take(MAX_BATCH)) is not None:
+        while (data := await (outbox.take_one() if outbox.framed else outbox.take(MAX_BATCH))) is not None:
             outbox.sending_since = loop.time()
-            if outbox.binary:
+            if outbox.binary if not outbox.framed else not isinstance(data, TextRecord):
                 await send({"type": "websocket.send", "bytes": data})
             else:
                 await send({"type": "websocket.send", "text": data.decode("utf-8")})
@@ -91,7 +92,7 @@ class WebSocketTransport:
         root = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root) :]
-        endpoint = find_endpoint(path)
+        endpoint = find_served(path)
         if endpoint is None:
             if self.fallback is not None:
                 return await self.fallback(scope, receive, send)
@@ -100,7 +101,7 @@ class WebSocketTransport:
             return
         await self.serve(endpoint, scope, receive, send)
 
-    async def serve(self, endpoint: HubEndpoint, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def serve(self, endpoint: Endpoint, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         event = await receive()
         if event["type"] != "websocket.connect":
             return
@@ -108,7 +109,7 @@ class WebSocketTransport:
             await deny(scope, send, 404, "WebSockets transport not supported by this end point type")
             return
         user = scope_user(scope)
-        if not await is_authorized(endpoint.hub_class.authorization, user):
+        if not await is_authorized(endpoint.authorization, user):
             logger.info("websocket refused on %s: unauthorized", endpoint.path)
             await deny(scope, send, 401, "Unauthorized")
             return
@@ -124,12 +125,16 @@ class WebSocketTransport:
             if record.transport not in (None, "WebSockets"):
                 await deny(scope, send, 400, "Cannot change transports mid-connection")
                 return
-            if record.user_id != endpoint.hub_class.get_user_identifier(user):
+            if record.user_id != endpoint.user_identifier(user):
                 logger.warning("websocket refused for %s: not the user who negotiated it", record.connection_id)
                 await deny(scope, send, 403, "Forbidden")
                 return
             existing = record.connection
-            if existing is not None and existing.stateful is not None and existing.state is State.CONNECTED:
+            if (
+                isinstance(existing, HubConnection)
+                and existing.stateful is not None
+                and existing.state is State.CONNECTED
+            ):
                 resuming = existing  # stateful reconnect: this socket replaces the old one
             elif record.active or existing is not None:
                 await deny(scope, send, 409)
@@ -142,9 +147,15 @@ class WebSocketTransport:
 
         await send({"type": "websocket.accept"})
         outbox = Outbox(endpoint.options.max_outgoing_buffer)
+        connection: HubConnection | RawConnection
         if resuming is not None:
             connection = resuming
             generation = connection.resume(outbox, scope_expiry(scope))
+        elif isinstance(endpoint, HandlerEndpoint):
+            connection = RawConnection(endpoint, connection_id, scope, user, "WebSockets", outbox)
+            generation = 0
+            if record is not None:
+                record.connection = connection
         else:
             connection = HubConnection(endpoint, connection_id, scope, user, "WebSockets", outbox)
             connection.allow_stateful = record is not None and record.stateful
@@ -156,6 +167,8 @@ class WebSocketTransport:
         error: BaseException | None = None
         dropped = False
         try:
+            if isinstance(connection, RawConnection):
+                await connection.open()
             while not stop.requested:
                 stop.receiving = True
                 try:
@@ -167,11 +180,14 @@ class WebSocketTransport:
                     if connection.generation != generation:
                         break  # a newer socket took this connection over
                     data = event.get("bytes")
+                    if isinstance(connection, RawConnection):
+                        await connection.receive_message(data if data is not None else event.get("text") or "")
+                        continue
                     if data is None:
                         data = (event.get("text") or "").encode("utf-8")
                     await connection.receive(data)
                 elif kind == "websocket.disconnect":
-                    code = event.get("code", 1005)
+                    code = event.get("code") or 1005  # daphne says None for a close without a status
                     dropped = code not in (1000, 1001)
                     if code not in (1000, 1001, 1005) and connection.state is State.CONNECTED:
                         error = ConnectionError(f"WebSocket closed with status code {code}.")
@@ -189,7 +205,13 @@ class WebSocketTransport:
                 record.touch()
             if connection.generation != generation:
                 pass  # replaced by a newer socket, which owns the connection now
-            elif dropped and connection.stateful is not None and connection.state is State.CONNECTED and record:
+            elif (
+                dropped
+                and isinstance(connection, HubConnection)
+                and connection.stateful is not None
+                and connection.state is State.CONNECTED
+                and record
+            ):
                 connection.detach()  # the record's inactivity timeout disposes it if nobody comes back
             else:
                 if record is not None:
