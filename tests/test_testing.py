@@ -36,9 +36,9 @@ EVENT_LOOPS = {"strict": [], "no-asyncio": ["-p", "no:asyncio"], "auto": ["-o", 
 
 
 def readme_example() -> str:
-    """The code block of README's "Testing your hubs" paragraph, as a user would paste it."""
+    """The code block of README's "Testing your hubs" section, as a user would paste it."""
     readme = (ROOT / "README.md").read_text()
-    paragraph = readme[readme.index("- **Testing your hubs.**") :]
+    paragraph = readme[readme.index("## Testing your hubs") :]
     block = re.search(r"```python\n(.*?)\n *```", paragraph, re.DOTALL)
     assert block is not None, "README's testing paragraph has no python code block"
     return textwrap.dedent(block.group(1)) + "\n"
