@@ -417,3 +417,70 @@ def test_printable_escapes_what_would_start_a_new_line() -> None:
     )
     assert printable("json\r\nx\x1b[31m") == "json\\r\\nx\\x1b[31m"
     assert printable("ok 'json'") == "ok 'json'"
+
+
+# --- negotiate version 0: the connection id is the token -----------------------------------
+
+
+def test_a_hidden_connection_id_is_logged_as_its_alias_also_after_it_ended() -> None:
+    secret = "AbCdEfGhIjKlMnOpQrStUv"
+    other = "ZyXwVuTsRqPoNmLkJiHgFe"
+    hubs_logging.hide_connection_id(secret)
+    try:
+        alias = hubs_logging.id_alias(secret)
+        assert redact(f"connected {secret} hub=hubs/x") == f"connected {alias} hub=hubs/x"
+        assert redact(f"closing {other}: bye") == f"closing {other}: bye"  # a version-1 id is no secret
+        hubs_logging.forget_connection_id(secret)
+        assert redact(f"disconnected {secret}") == f"disconnected {alias}"  # its last lines keep the alias
+    finally:
+        hubs_logging._ended_ids.pop(secret, None)
+
+
+def test_ended_ids_are_kept_for_a_bounded_while() -> None:
+    ids = [f"{n:022d}".replace("0", "A") for n in range(hubs_logging.ENDED_IDS_KEPT + 10)]
+    for connection_id in ids:
+        hubs_logging.hide_connection_id(connection_id)
+        hubs_logging.forget_connection_id(connection_id)
+    try:
+        assert len(hubs_logging._ended_ids) == hubs_logging.ENDED_IDS_KEPT
+        assert ids[0] not in hubs_logging._ended_ids and ids[-1] in hubs_logging._ended_ids
+    finally:
+        for connection_id in ids:
+            hubs_logging._ended_ids.pop(connection_id, None)
+
+
+def test_looking_for_hidden_ids_is_linear() -> None:
+    hubs_logging.hide_connection_id("AbCdEfGhIjKlMnOpQrStUv")
+    try:
+
+        def cost(size: int) -> float:
+            text = ("a" * 21 + " ") * (size // 22)
+            started = time.perf_counter()
+            for _ in range(5):
+                redact(text)
+            return time.perf_counter() - started
+
+        small, large = cost(512), cost(65_536)
+        assert large < small * 128 * 10  # 128 times the input: linear is ~128x, quadratic ~16,000x
+    finally:
+        hubs_logging.forget_connection_id("AbCdEfGhIjKlMnOpQrStUv")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_version_0_connection_id_never_reaches_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    import json
+
+    from channels.testing import HttpCommunicator
+
+    from django_hubs.testing import HubClient
+    from tests.asgi import application
+
+    caplog.set_level(logging.DEBUG)
+    negotiate = HttpCommunicator(application, "POST", "/hubs/test/negotiate", headers=[(b"host", b"testserver")])
+    negotiated = await negotiate.get_response(timeout=5)
+    connection_id = json.loads(negotiated["body"])["connectionId"]
+    async with HubClient("hubs/test", query=f"id={connection_id}") as client:
+        assert await client.invoke("echo", connection_id) == connection_id  # the id as an argument too
+    lines = "\n".join(record.getMessage() for record in caplog.records)
+    assert f"connected {hubs_logging.id_alias(connection_id)}" in lines
+    assert connection_id not in lines

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import logging
 import re
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
@@ -160,8 +162,49 @@ def _connection_token(match: re.Match[str]) -> str:
     return match.group()
 
 
+#: Connection ids that are their connection's token too (negotiate version 0: pysignalr,
+#: signalrcore): while the connection lives the id grants its use, so logs show an alias.
+_secret_ids: dict[str, str] = {}
+#: The ids of ended version-0 connections, so that their last lines keep the alias (bounded).
+_ended_ids: OrderedDict[str, str] = OrderedDict()
+ENDED_IDS_KEPT = 4096
+#: A 22-character base64url run standing alone: what a connection id looks like in a log line.
+_ID_RUN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])")
+
+
+def id_alias(connection_id: str) -> str:
+    """What logs show for a version-0 connection id: stable, so its lines still go together."""
+    return "v0-" + hashlib.blake2b(connection_id.encode(), digest_size=6).hexdigest()
+
+
+def hide_connection_id(connection_id: str) -> None:
+    """From now on, log lines show ``connection_id`` as its alias (it is also the connection's token)."""
+    _secret_ids[connection_id] = id_alias(connection_id)
+
+
+def forget_connection_id(connection_id: str) -> None:
+    """The connection has ended and its id grants nothing any more; its alias is kept a while."""
+    alias = _secret_ids.pop(connection_id, None)
+    if alias is not None:
+        _ended_ids[connection_id] = alias
+        if len(_ended_ids) > ENDED_IDS_KEPT:
+            _ended_ids.popitem(last=False)
+
+
+def _alias_of(match: re.Match[str]) -> str:
+    found = match.group()
+    return _secret_ids.get(found) or _ended_ids.get(found) or found
+
+
+def _without_secret_ids(text: str) -> str:
+    if not (_secret_ids or _ended_ids):
+        return text
+    return _ID_RUN.sub(_alias_of, text)
+
+
 def redact(text: str) -> str:
     """``text`` with token values replaced by ``[REDACTED]``; linear in ``len(text)``."""
+    text = _without_secret_ids(text)
     suspect, name_patterns = _patterns(redacted_names())
     if suspect.search(text) is None:  # the common case: one scan, nothing to do
         return text
@@ -268,7 +311,7 @@ def _plain_and_clean(record: logging.LogRecord) -> bool:
         except Exception:  # not a valid format: the slow path deals with it
             return False
         suspect, _ = _patterns(redacted_names())
-        return suspect.search(message) is None
+        return suspect.search(message) is None and _without_secret_ids(message) == message
     return False
 
 

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..security.redaction import forget_connection_id, hide_connection_id
 from ..server.heartbeat import heartbeat
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class ConnectionManager:
             endpoint, connection_id, token, negotiate_version, stateful, user_id, asyncio.get_running_loop().time()
         )
         self.records[token] = record
+        if token == connection_id:  # version 0: the id is the secret, and every log line names it
+            hide_connection_id(connection_id)
         heartbeat.ensure_running()
         return record
 
@@ -78,6 +81,8 @@ class ConnectionManager:
     def remove(self, record: ConnectionRecord) -> None:
         if self.records.get(record.token) is record:
             del self.records[record.token]
+            if record.token == record.connection_id:
+                forget_connection_id(record.connection_id)
 
     def reap(self, now: float, wall_now: float) -> None:
         for record in list(self.records.values()):
