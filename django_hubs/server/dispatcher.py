@@ -8,6 +8,7 @@ import inspect
 import itertools
 import logging
 import time
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +32,7 @@ from .authorization import is_authorized
 from .binding import BindingError, converter, mismatch_text
 from .filtering import (
     InvocationContext,
+    InvokeNext,
     LifetimeContext,
     chain_connected,
     chain_disconnected,
@@ -91,9 +93,20 @@ _client_result_ids = itertools.count(1)
 _current_slot: contextvars.ContextVar[Dispatcher | None] = contextvars.ContextVar("django_hubs_slot", default=None)
 
 
-async def _connection_ended(invocation: InvocationContext) -> Any:
-    """The filter chain of a dispatcher whose connection has ended (:meth:`Dispatcher.release`)."""
-    raise ConnectionError("The underlying connection was closed.")
+def _weakly(dispatcher: Dispatcher) -> InvokeNext:
+    """The innermost link of a released dispatcher's chain, holding the dispatcher weakly.
+
+    Whoever still runs or queues an invocation holds the dispatcher, so the link finds it.
+    """
+    ref = weakref.ref(dispatcher)
+
+    async def innermost(invocation: InvocationContext) -> Any:
+        owner = ref()
+        if owner is None:  # nothing held the dispatcher, so nothing could have called this
+            raise ConnectionError("The underlying connection was closed.")
+        return await owner._innermost(invocation)
+
+    return innermost
 
 
 class UploadStream:
@@ -697,12 +710,14 @@ class Dispatcher:
     # --- connect and disconnect, through the filters ---------------------------------------
 
     def release(self) -> None:
-        """Forget the filter chain once the connection has ended: its links are bound methods of this dispatcher.
+        """Once the connection has ended, rebuild the filter chain around a weak link to this dispatcher.
 
-        Invocations still running hold the chain they started with; one that would start now (a
-        queued one) fails instead of running unfiltered.
+        The chain's innermost link was a bound method of this dispatcher, which holds the chain:
+        a cycle only the cyclic GC frees. Invocations that still start (queued ones) go through
+        the same filters as before.
         """
-        self._invoke_chain = _connection_ended
+        if self._invoke_chain is not None:
+            self._invoke_chain = chain_invoke(self.filters, _weakly(self))
 
     async def connected(self) -> None:
         """Run the hub's ``on_connected`` through the filters; exceptions propagate (they end the connection)."""
