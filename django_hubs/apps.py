@@ -17,6 +17,7 @@ class DjangoHubsConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
+        from . import consumer  # noqa: F401 - registers what Hub.as_asgi() returns
         from .checks import check_negotiate_routes, check_security, check_settings, check_websocket_routes
         from .security import redaction as hubs_logging
         from .security import sessions

@@ -10,10 +10,9 @@ official clients' transport layer speaks (the JavaScript client's ``HttpConnecti
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
-if TYPE_CHECKING:
-    from .hub import Requirement
+from .hub import Requirement, consumer_for
 
 
 class RawTransport(Protocol):
@@ -59,9 +58,7 @@ class ConnectionHandler:
     @classmethod
     def as_asgi(cls) -> Any:
         """This handler as a Channels consumer for a ``URLRouter``, as ``Hub.as_asgi()``."""
-        from .consumer import HubConsumer  # the consumer imports this module
-
-        return HubConsumer.as_asgi(hub=cls)
+        return consumer_for(cls)
 
     # --- what the connection is --------------------------------------------------------
 

@@ -30,7 +30,7 @@ from channels.sessions import InstanceSessionWrapper
 from django.core.signals import setting_changed
 
 from .connections import ConnectionHandler
-from .hub import Hub
+from .hub import Hub, serve_as_consumer
 from .security.auth import TOKEN_EXPIRY_KEY, with_token_identity
 from .security.origins import OriginCheckMiddleware
 from .server import dbclose
@@ -192,5 +192,7 @@ class HubRouter:
         await receive()
         await deny(scope, send, 404, "No hub at this path")
 
+
+serve_as_consumer(HubConsumer.as_asgi)  # what Hub.as_asgi() and ConnectionHandler.as_asgi() return
 
 __all__ = ["HubConsumer", "HubRouter"]

@@ -114,6 +114,32 @@ class HubMethod:
         )
 
 
+# --- serving hubs as Channels consumers --------------------------------------------
+
+
+#: ``HubConsumer.as_asgi``, registered by :mod:`django_hubs.consumer` (which the app loads in its
+#: ``ready()``): the consumer is a layer above hubs, so ``Hub.as_asgi()`` reaches it through this.
+_consumer_factory: Callable[..., Any] | None = None
+
+
+def serve_as_consumer(factory: Callable[..., Any]) -> None:
+    """Register what ``as_asgi()`` returns for a hub or a connection handler (``HubConsumer.as_asgi``)."""
+    global _consumer_factory
+    _consumer_factory = factory
+
+
+def consumer_for(target: type) -> Any:
+    """``HubConsumer.as_asgi(hub=target)``, once Django has loaded the django_hubs app."""
+    if _consumer_factory is None:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"{target.__name__}.as_asgi() needs Django set up with django_hubs in INSTALLED_APPS: "
+            "call get_asgi_application() (Django's or django_hubs') before importing your routing."
+        )
+    return _consumer_factory(hub=target)
+
+
 # --- context ------------------------------------------------------------------------
 
 
@@ -249,9 +275,7 @@ class Hub:
         The same as ``HubConsumer.as_asgi(hub=cls)``; list the hub in ``HUBS`` at the same
         path too, for negotiate, Server-Sent Events and long polling.
         """
-        from .consumer import HubConsumer  # the consumer imports this module
-
-        return HubConsumer.as_asgi(hub=cls)
+        return consumer_for(cls)
 
     @classmethod
     def get_user_identifier(cls, user: Any) -> str | None:
@@ -298,4 +322,14 @@ def _callable_names(cls: type) -> list[str]:
     return names
 
 
-__all__ = ["CallerConnection", "Hub", "HubCallerContext", "HubMethod", "Requirement", "authorize", "fold"]
+__all__ = [
+    "CallerConnection",
+    "Hub",
+    "HubCallerContext",
+    "HubMethod",
+    "Requirement",
+    "authorize",
+    "consumer_for",
+    "fold",
+    "serve_as_consumer",
+]
