@@ -10,6 +10,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import re
 import uuid
 
 import pytest
@@ -586,3 +587,18 @@ def test_messages_before_an_oversized_record_are_handed_over():
     with pytest.raises(MessageTooLargeError) as info:
         JSON.parse(bytearray(data), 50)
     assert list(info.value.parsed) == [PingMessage()]
+
+
+def test_nesting_has_one_limit_on_every_python():
+    from django_hubs.protocol.json import MAX_DEPTH, TOO_DEEP
+
+    def record(depth: int, text: str = "") -> bytes:
+        nested = b"[" * (depth - 2) + text.encode() + b"]" * (depth - 2)
+        return b'{"type":1,"target":"A","arguments":[' + nested + b"]}"  # the message and its arguments: two levels
+
+    assert isinstance(JSON.decode(record(MAX_DEPTH)), InvocationMessage)
+    for exact in (JSON.decode, JSON._decode_exactly):
+        with pytest.raises(ProtocolError, match=re.escape(TOO_DEEP)):
+            exact(record(MAX_DEPTH + 1))
+    # Brackets inside strings nest nothing.
+    assert isinstance(JSON.decode(record(10, '"' + "[" * 2_000 + '\\"{"')), InvocationMessage)
