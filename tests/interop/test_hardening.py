@@ -38,7 +38,7 @@ from .fuzz import (
     open_stuck_socket,
     probe,
 )
-from .live import JsAgent, LiveServer
+from .live import JsAgent, LiveServer, rss_kib
 
 pytestmark = pytest.mark.interop
 
@@ -65,15 +65,6 @@ def server(request: pytest.FixtureRequest, live_db: Path, log_dir: Path) -> Iter
 
 def ws_url(server: LiveServer) -> str:
     return server.url.replace("http://", "ws://") + "/" + HUB
-
-
-def rss_kib(server: LiveServer) -> int:
-    """The server process's resident memory, from /proc."""
-    assert server.process is not None
-    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 class LogWatch:

@@ -32,7 +32,7 @@ from .fuzz import (
     handshake,
     write_varint,
 )
-from .live import LiveServer
+from .live import LiveServer, rss_kib
 
 pytestmark = pytest.mark.interop
 
@@ -51,14 +51,6 @@ def server(request: pytest.FixtureRequest, live_db: Path, log_dir: Path) -> Iter
 
 def ws_url(server: LiveServer) -> str:
     return server.url.replace("http://", "ws://") + "/" + HUB
-
-
-def rss_kib(server: LiveServer) -> int:
-    assert server.process is not None
-    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def frame(protocol: str, message: dict[str, Any]) -> bytes:
